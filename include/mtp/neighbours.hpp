@@ -76,28 +76,30 @@ inline NeighbourList build_neighbours(int n, const double* pos, const double* ce
       }
     }
   }
-  for (int a = -nimg[0]; a <= nimg[0]; ++a)
-    for (int b = -nimg[1]; b <= nimg[1]; ++b)
-      for (int c = -nimg[2]; c <= nimg[2]; ++c) {
-        const bool zero = (a == 0 && b == 0 && c == 0);
-        const int sh[3] = {a, b, c};
-        for (int i = 0; i < n; ++i) {
-          if (!zero) {
-            bool keep = true;
-            for (int d = 0; d < 3 && keep; ++d) {
-              if (!pbc[d]) continue;
-              const double s = frac[3 * i + d] + sh[d];
-              keep = (s >= -pad[d]) && (s <= 1.0 + pad[d]);
-            }
-            if (!keep) continue;
-          }
-          for (int d = 0; d < 3; ++d)
-            gpos.push_back(wrapped[3 * i + d] + a * (periodic ? cell[d] : 0.0) +
-                           b * (periodic ? cell[3 + d] : 0.0) + c * (periodic ? cell[6 + d] : 0.0));
-          gatom.push_back(i);
-          gself.push_back(zero ? 1 : 0);
-        }
+  // Per atom, only the image shifts that land inside the padded cell.
+  for (int i = 0; i < n; ++i) {
+    int lo_s[3], hi_s[3];
+    for (int d = 0; d < 3; ++d) {
+      if (pbc[d]) {
+        const double s = frac[3 * i + d];
+        lo_s[d] = static_cast<int>(std::ceil(-pad[d] - s));
+        hi_s[d] = static_cast<int>(std::floor(1.0 + pad[d] - s));
+        lo_s[d] = std::max(lo_s[d], -nimg[d]);
+        hi_s[d] = std::min(hi_s[d], nimg[d]);
+      } else {
+        lo_s[d] = hi_s[d] = 0;
       }
+    }
+    for (int a = lo_s[0]; a <= hi_s[0]; ++a)
+      for (int b = lo_s[1]; b <= hi_s[1]; ++b)
+        for (int c = lo_s[2]; c <= hi_s[2]; ++c) {
+          for (int d = 0; d < 3; ++d)
+            gpos.push_back(wrapped[3 * i + d] +
+                           (periodic ? a * cell[d] + b * cell[3 + d] + c * cell[6 + d] : 0.0));
+          gatom.push_back(i);
+          gself.push_back((a == 0 && b == 0 && c == 0) ? 1 : 0);
+        }
+  }
 
   // Bin the ghosts.
   const int ng = static_cast<int>(gatom.size());
@@ -127,7 +129,7 @@ inline NeighbourList build_neighbours(int n, const double* pos, const double* ce
     }
   };
   const int total_bins = nbin[0] * nbin[1] * nbin[2];
-  std::vector<int> head(total_bins + 1, 0), order(ng);
+  std::vector<int> head(total_bins + 1, 0);
   std::vector<int> gbin(ng);
   for (int g = 0; g < ng; ++g) {
     int bc[3];
@@ -136,21 +138,26 @@ inline NeighbourList build_neighbours(int n, const double* pos, const double* ce
     ++head[gbin[g] + 1];
   }
   for (int k = 0; k < total_bins; ++k) head[k + 1] += head[k];
+  // Ghosts stored contiguously in bin order, so that the search below streams through memory.
+  std::vector<double> spos(3 * static_cast<size_t>(ng));
+  std::vector<int> satom(ng), self_slot(n, -1);
   {
     std::vector<int> fill(head.begin(), head.end() - 1);
-    for (int g = 0; g < ng; ++g) order[fill[gbin[g]]++] = g;
+    for (int g = 0; g < ng; ++g) {
+      const int s = fill[gbin[g]]++;
+      for (int d = 0; d < 3; ++d) spos[3 * s + d] = gpos[3 * g + d];
+      satom[s] = gatom[g];
+      if (gself[g]) self_slot[gatom[g]] = s;
+    }
   }
-  std::vector<int> self_ghost(n, -1);
-  for (int g = 0; g < ng; ++g)
-    if (gself[g]) self_ghost[gatom[g]] = g;
 
   const double cut2 = cutoff * cutoff;
   const double sep2 = min_sep * min_sep;
-  nl.index.reserve(static_cast<size_t>(n) * 64);
-  nl.dr.reserve(static_cast<size_t>(n) * 64 * 3);
+  nl.index.reserve(static_cast<size_t>(n) * 48);
+  nl.dr.reserve(static_cast<size_t>(n) * 48 * 3);
   for (int i = 0; i < n; ++i) {
-    const int gi = self_ghost[i];
-    const double* pi = &gpos[3 * gi];
+    const int si = self_slot[i];
+    const double pi[3] = {spos[3 * si], spos[3 * si + 1], spos[3 * si + 2]};
     int bc[3];
     bin_of(pi, bc);
     for (int a = std::max(bc[0] - 1, 0); a <= std::min(bc[0] + 1, nbin[0] - 1); ++a)
@@ -158,17 +165,16 @@ inline NeighbourList build_neighbours(int n, const double* pos, const double* ce
         for (int c = std::max(bc[2] - 1, 0); c <= std::min(bc[2] + 1, nbin[2] - 1); ++c) {
           const int k = (a * nbin[1] + b) * nbin[2] + c;
           for (int q = head[k]; q < head[k + 1]; ++q) {
-            const int g = order[q];
-            if (g == gi) continue;
-            const double dx = gpos[3 * g] - pi[0], dy = gpos[3 * g + 1] - pi[1],
-                         dz = gpos[3 * g + 2] - pi[2];
+            if (q == si) continue;
+            const double dx = spos[3 * q] - pi[0], dy = spos[3 * q + 1] - pi[1],
+                         dz = spos[3 * q + 2] - pi[2];
             const double r2 = dx * dx + dy * dy + dz * dz;
             if (r2 >= cut2) continue;
             if (r2 < sep2)
               throw std::invalid_argument("atoms " + std::to_string(i) + " and " +
-                                          std::to_string(gatom[g]) +
+                                          std::to_string(satom[q]) +
                                           " (0-based, possibly a periodic image) are on top of each other");
-            nl.index.push_back(gatom[g]);
+            nl.index.push_back(satom[q]);
             nl.dr.push_back(dx);
             nl.dr.push_back(dy);
             nl.dr.push_back(dz);

@@ -1,0 +1,171 @@
+"""Command line interface: ``pyfit <command> ...``. Every command wraps the Python API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from pyfit.errors import PyfitError
+
+
+def _species(text: str | None):
+    return [s for s in text.replace(",", " ").split()] if text else None
+
+
+def cmd_basis(args) -> int:
+    from pyfit.basis import generate_basis
+    from pyfit.io.mtp_file import write_mtp
+    from pyfit.model import MTPModel
+
+    t0 = time.perf_counter()
+    basis = generate_basis(args.level)
+    model = MTPModel(
+        species_count=args.species,
+        min_dist=args.min_dist,
+        max_dist=args.max_dist,
+        radial_basis_size=args.radial_basis_size,
+        radial_funcs_count=basis.radial_funcs_count,
+        alpha_moments_count=basis.alpha_moments_count,
+        alpha_index_basic=basis.alpha_index_basic,
+        alpha_index_times=basis.alpha_index_times,
+        alpha_moment_mapping=basis.alpha_moment_mapping,
+        potential_name=f"MTP{args.level:02d}",
+    )
+    model.validate(source=str(args.output))
+    write_mtp(model, args.output)
+    print(
+        f"level {args.level}: {basis.radial_funcs_count} radial functions, "
+        f"{len(basis.alpha_index_basic)} basic moments, {len(basis.alpha_index_times)} "
+        f"contractions, {len(basis.alpha_moment_mapping)} scalar moments "
+        f"(linear parameters), {model.n_radial_params} radial parameters "
+        f"-> {args.output} ({time.perf_counter() - t0:.2f} s)"
+    )
+    return 0
+
+
+def _load(args):
+    from pyfit.potential import MTP
+
+    return MTP.load(args.potential, species=_species(getattr(args, "species", None)))
+
+
+def cmd_calc_efs(args) -> int:
+    from pyfit.io.dataset import read_configurations, write_configurations
+
+    pot = _load(args)
+    configs = read_configurations(args.input, species=pot.species)
+    t0 = time.perf_counter()
+    out = pot.calc_efs(configs, n_threads=args.threads)
+    dt = time.perf_counter() - t0
+    write_configurations(args.output, out, species=pot.species)
+    n_atoms = sum(len(c.positions) for c in configs)
+    print(f"{len(configs)} configurations ({n_atoms} atoms) in {dt:.3f} s -> {args.output}",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_errors(args) -> int:
+    from pyfit.io.dataset import read_configurations
+    from pyfit.metrics import ErrorStats, compute_errors, format_table
+
+    pot = _load(args)
+    rows = {}
+    total = ErrorStats()
+    for path in args.data:
+        stats = compute_errors(pot, read_configurations(path, species=pot.species),
+                               n_threads=args.threads)
+        rows[str(path)] = stats
+        total = total.merged(stats)
+    if len(rows) > 1:
+        rows["total"] = total
+    if args.json:
+        print(json.dumps({k: v.as_dict() for k, v in rows.items()}, indent=2))
+    else:
+        print(format_table(rows))
+    return 0
+
+
+def cmd_info(args) -> int:
+    from pyfit.io.mtp_file import read_mtp
+
+    m = read_mtp(args.potential)
+    info = {
+        "file": str(args.potential),
+        "format": "MLIP .mtp " + m.version,
+        "potential_name": m.potential_name,
+        "trained": m.is_trained,
+        "species_count": m.species_count,
+        "cutoff (max_dist)": m.max_dist,
+        "min_dist": m.min_dist,
+        "radial_basis": f"{m.radial_basis_type}, size {m.radial_basis_size}",
+        "radial_funcs_count": m.radial_funcs_count,
+        "alpha_moments_count": m.alpha_moments_count,
+        "basic moments": m.alpha_index_basic_count,
+        "contractions": m.alpha_index_times_count,
+        "scalar moments (linear parameters)": m.alpha_scalar_moments,
+        "radial parameters": m.n_radial_params,
+        "total parameters": m.n_params,
+    }
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        width = max(len(k) for k in info)
+        for k, v in info.items():
+            print(f"{k:<{width}}  {v}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pyfit", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("basis", help="write an untrained MTP template of a given level")
+    b.add_argument("level", type=int, help="MTP level, even, 2..28")
+    b.add_argument("--species", type=int, default=1, help="number of species (default 1)")
+    b.add_argument("--min-dist", type=float, default=2.0)
+    b.add_argument("--max-dist", type=float, default=5.0)
+    b.add_argument("--radial-basis-size", type=int, default=8)
+    b.add_argument("-o", "--output", type=Path, required=True)
+    b.set_defaults(func=cmd_basis)
+
+    species_help = "element symbols of the species indices, e.g. 'Nb,Mo,Ta,W' (for ASE formats)"
+    c = sub.add_parser("calc-efs", help="energies, forces, stresses of configurations")
+    c.add_argument("potential", type=Path)
+    c.add_argument("input", type=Path, help=".cfg, .json (NbMoTaW) or any format ase.io reads")
+    c.add_argument("output", type=Path, help=".cfg or any format ase.io writes")
+    c.add_argument("--species", help=species_help)
+    c.add_argument("--threads", type=int, default=1)
+    c.set_defaults(func=cmd_calc_efs)
+
+    e = sub.add_parser("errors", help="energy/force/stress errors against labelled data")
+    e.add_argument("potential", type=Path)
+    e.add_argument("data", type=Path, nargs="+")
+    e.add_argument("--species", help=species_help)
+    e.add_argument("--json", action="store_true", help="machine-readable output")
+    e.add_argument("--threads", type=int, default=1)
+    e.set_defaults(func=cmd_errors)
+
+    i = sub.add_parser("info", help="describe a potential file")
+    i.add_argument("potential", type=Path)
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=cmd_info)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except PyfitError as exc:
+        print(f"pyfit {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        print(f"pyfit {args.command}: error: {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
