@@ -34,33 +34,35 @@ class SiteEvaluator {
     resize(n);
     std::fill(moments_.begin(), moments_.end(), T(0));
 
-    // Forward pass: radial functions, angular monomials, basic moments.
+    // Forward pass 1: geometry.
     for (int j = 0; j < n; ++j) {
       T* u = &unit_[3 * j];
       const T x = dr[3 * j], y = dr[3 * j + 1], z = dr[3 * j + 2];
       using std::sqrt;
       const T r = sqrt(x * x + y * y + z * z);
       dist_[j] = r;
+      active_[j] = (r < m.max_dist) ? 1 : 0;
+      const T inv_r = T(1) / r;
+      u[0] = x * inv_r;
+      u[1] = y * inv_r;
+      u[2] = z * inv_r;
+    }
+    // Forward pass 2: radial basis of all neighbours at once (independent across neighbours,
+    // so the Chebyshev recurrence pipelines / vectorises), stored b-major: q_[b * n + j].
+    radial_basis_batch(n);
+    // Forward pass 3: radial functions, angular monomials, basic moments.
+    for (int j = 0; j < n; ++j) {
+      if (!active_[j]) continue;
+      const T* u = &unit_[3 * j];
       T* f = &f_[K * j];
       T* fd = &fd_[K * j];
-      T* q = &q_[R * j];
-      if (!(r < m.max_dist)) {
-        active_[j] = 0;
-        continue;
-      }
-      active_[j] = 1;
-      u[0] = x / r;
-      u[1] = y / r;
-      u[2] = z / r;
-      radial_basis(r, q, &qd_[R * j]);
       const double* c = &m.radial[static_cast<size_t>(zi * m.C + zj[j]) * K * R];
-      const T* qd = &qd_[R * j];
       for (int mu = 0; mu < K; ++mu) {
         T s = T(0), sd = T(0);
         const double* cm = c + mu * R;
         for (int b = 0; b < R; ++b) {
-          s += cm[b] * q[b];
-          sd += cm[b] * qd[b];
+          s += cm[b] * q_[b * n + j];
+          sd += cm[b] * qd_[b * n + j];
         }
         f[mu] = s;
         fd[mu] = sd;
@@ -107,9 +109,8 @@ class SiteEvaluator {
         std::fill(smu_.begin(), smu_.end(), T(0));
         for (int b = 0; b < nb; ++b) smu_[m.basic_mu[b]] += adj_[b] * mono[m.basic_mono[b]];
         T* rg = out.radial_grad + static_cast<size_t>(zi * m.C + zj[j]) * K * R;
-        const T* q = &q_[R * j];
         for (int mu = 0; mu < K; ++mu)
-          for (int b = 0; b < R; ++b) rg[mu * R + b] += smu_[mu] * q[b];
+          for (int b = 0; b < R; ++b) rg[mu * R + b] += smu_[mu] * q_[b * n + j];
       }
       if (!g) continue;
       // A_p = sum_{basic on monomial p} adj * f_mu, B_p = ... adj * f'_mu.
@@ -141,31 +142,50 @@ class SiteEvaluator {
     return energy;
   }
 
-  // Chebyshev radial basis Q_b(r) = scaling T_b(xi) (max_dist - r)^2 and dQ_b/dr.
-  void radial_basis(const T& r, T* q, T* qd) const {
+  // Chebyshev radial basis Q_b(r) = scaling T_b(xi) (max_dist - r)^2 and dQ_b/dr for the n
+  // current neighbours, xi = (2 r - min_dist - max_dist) / (max_dist - min_dist).
+  // Output b-major: q_[b * n + j], qd_[b * n + j]. Neighbours beyond max_dist get 0.
+  void radial_basis_batch(int n) {
     const Model& m = m_;
     const double inv_w = 1.0 / (m.max_dist - m.min_dist);
-    const T xi = (2.0 * r - (m.min_dist + m.max_dist)) * inv_w;
     const double dxi = 2.0 * inv_w;
-    const T d = m.max_dist - r;
-    const T d2 = d * d;
-    // Chebyshev values and derivatives with respect to xi.
-    T t_prev = T(1), t_cur = xi, td_prev = T(0), td_cur = T(1);
-    q[0] = m.scaling * d2;
-    qd[0] = m.scaling * (-2.0 * d);
-    if (m.R > 1) {
-      q[1] = m.scaling * (xi * d2);
-      qd[1] = m.scaling * (dxi * d2 - 2.0 * xi * d);
+    const double s = m.scaling;
+    T* xi = &tmp_[0];
+    T* d = &tmp_[n];
+    T* t_prev = &tmp_[2 * n];
+    T* t_cur = &tmp_[3 * n];
+    T* td_prev = &tmp_[4 * n];
+    T* td_cur = &tmp_[5 * n];
+    for (int j = 0; j < n; ++j) {
+      const T r = active_[j] ? dist_[j] : T(m.max_dist);
+      xi[j] = (2.0 * r - (m.min_dist + m.max_dist)) * inv_w;
+      d[j] = m.max_dist - r;
+      t_prev[j] = T(1);
+      t_cur[j] = xi[j];
+      td_prev[j] = T(0);
+      td_cur[j] = T(1);
+      q_[j] = s * (d[j] * d[j]);
+      qd_[j] = s * (-2.0 * d[j]);
     }
+    if (m.R > 1)
+      for (int j = 0; j < n; ++j) {
+        q_[n + j] = s * (xi[j] * (d[j] * d[j]));
+        qd_[n + j] = s * (dxi * (d[j] * d[j]) - 2.0 * xi[j] * d[j]);
+      }
     for (int b = 2; b < m.R; ++b) {
-      const T t_next = 2.0 * xi * t_cur - t_prev;
-      const T td_next = 2.0 * t_cur + 2.0 * xi * td_cur - td_prev;
-      t_prev = t_cur;
-      t_cur = t_next;
-      td_prev = td_cur;
-      td_cur = td_next;
-      q[b] = m.scaling * (t_cur * d2);
-      qd[b] = m.scaling * (td_cur * dxi * d2 - 2.0 * t_cur * d);
+      T* q = &q_[b * n];
+      T* qd = &qd_[b * n];
+      for (int j = 0; j < n; ++j) {
+        const T t_next = 2.0 * xi[j] * t_cur[j] - t_prev[j];
+        const T td_next = 2.0 * t_cur[j] + 2.0 * xi[j] * td_cur[j] - td_prev[j];
+        t_prev[j] = t_cur[j];
+        t_cur[j] = t_next;
+        td_prev[j] = td_cur[j];
+        td_cur[j] = td_next;
+        const T d2 = d[j] * d[j];
+        q[j] = s * (t_next * d2);
+        qd[j] = s * (td_next * dxi * d2 - 2.0 * t_next * d[j]);
+      }
     }
   }
 
@@ -181,6 +201,7 @@ class SiteEvaluator {
       fd_.resize(static_cast<size_t>(m.K) * n);
       q_.resize(static_cast<size_t>(m.R) * n);
       qd_.resize(static_cast<size_t>(m.R) * n);
+      tmp_.resize(6 * static_cast<size_t>(n));
       mono_.resize(nm * n);
     }
     if (moments_.size() != static_cast<size_t>(m.n_moments)) {
@@ -193,7 +214,7 @@ class SiteEvaluator {
   }
 
   const Model& m_;
-  std::vector<T> dist_, unit_, f_, fd_, q_, qd_, mono_, moments_, adj_, ap_, bp_, smu_;
+  std::vector<T> tmp_, dist_, unit_, f_, fd_, q_, qd_, mono_, moments_, adj_, ap_, bp_, smu_;
   std::vector<char> active_;
 };
 
