@@ -3,6 +3,8 @@
 from libcpp cimport bool as cbool
 from libcpp.vector cimport vector
 
+import threading
+
 import numpy as np
 
 
@@ -29,6 +31,9 @@ cdef extern from "mtp/neighbours.hpp" namespace "mtp" nogil:
         int n_atoms()
     NeighbourList build_neighbours(int, const double*, const double*, const cbool*, double,
                                    double) except +
+    cdef cppclass NeighbourBuilder:
+        const NeighbourList& build(int, const double*, const double*, const cbool*, double,
+                                   double) except +
 
 
 cdef extern from "mtp/site.hpp" namespace "mtp" nogil:
@@ -50,7 +55,10 @@ cdef extern from "mtp/compute.hpp" namespace "mtp" nogil:
         double* forces
         double* virial
         double* site_virial
-    void compute_efs(const Model&, const NeighbourList&, const int*, EFSOutput&, int)
+    cdef cppclass EFSWorkspace:
+        pass
+    void compute_efs(const Model&, const NeighbourList&, const int*, EFSOutput&, int,
+                     EFSWorkspace&)
 
 
 cdef const int* _iptr(const int[::1] a):
@@ -65,12 +73,16 @@ cdef class Evaluator:
     """
 
     cdef Model model
+    cdef NeighbourBuilder builder  # buffers reused between calls, guarded by _lock
+    cdef EFSWorkspace workspace
+    cdef object _lock
 
     def __init__(self, int species_count, int radial_funcs_count, int radial_basis_size,
                  double min_dist, double max_dist, double scaling, int n_moments,
                  const int[::1] basic, const int[::1] times, const int[::1] mapping,
                  const double[::1] radial, const double[::1] species,
                  const double[::1] moment):
+        self._lock = threading.Lock()
         self.model.C = species_count
         self.model.K = radial_funcs_count
         self.model.R = radial_basis_size
@@ -135,7 +147,6 @@ cdef class Evaluator:
         cdef double[:, ::1] vir_v = virial
         cdef double[:, :, ::1] sv_v
         cdef EFSOutput out
-        cdef NeighbourList nl
         if n == 0:
             return 0.0, site_energy, forces, virial, sv
         out.site_energy = &se_v[0]
@@ -144,9 +155,12 @@ cdef class Evaluator:
         if site_virial:
             sv_v = sv
             out.site_virial = &sv_v[0, 0, 0]
-        with nogil:
-            nl = build_neighbours(n, &positions[0, 0], &cell[0, 0], cpbc, self.model.max_dist, 1e-8)
-            compute_efs(self.model, nl, &types[0], out, n_threads)
+        with self._lock:
+            with nogil:
+                compute_efs(self.model,
+                            self.builder.build(n, &positions[0, 0], &cell[0, 0], cpbc,
+                                               self.model.max_dist, 1e-8),
+                            &types[0], out, n_threads, self.workspace)
         return out.energy, site_energy, forces, virial, sv
 
     def site(self, int zi, const double[:, ::1] dr, const int[::1] zj, bint grad=True,

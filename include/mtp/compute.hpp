@@ -22,13 +22,21 @@ struct EFSOutput {
   double* site_virial = nullptr;  // n x 9, optional: the part of the virial from atom i's site
 };
 
+// Buffers reused between calls.
+struct EFSWorkspace {
+  std::vector<double> grad;
+  std::vector<int> zj;
+};
+
 // Evaluates every atom of a neighbour list. types[i] must be in [0, model.C).
 inline void compute_efs(const Model& model, const NeighbourList& nl, const int* types,
-                        EFSOutput& out, int n_threads = 1) {
+                        EFSOutput& out, int n_threads, EFSWorkspace& ws) {
   const int n = nl.n_atoms();
   const size_t n_pairs = nl.index.size();
-  std::vector<double> grad(3 * n_pairs);
-  std::vector<int> zj(n_pairs);
+  std::vector<double>& grad = ws.grad;
+  std::vector<int>& zj = ws.zj;
+  grad.resize(3 * n_pairs);
+  zj.resize(n_pairs);
   for (size_t p = 0; p < n_pairs; ++p) zj[p] = types[nl.index[p]];
 
 #ifdef _OPENMP
@@ -75,6 +83,12 @@ inline void compute_efs(const Model& model, const NeighbourList& nl, const int* 
     }
   }
   out.energy = energy;
+}
+
+inline void compute_efs(const Model& model, const NeighbourList& nl, const int* types,
+                        EFSOutput& out, int n_threads = 1) {
+  EFSWorkspace ws;
+  compute_efs(model, nl, types, out, n_threads, ws);
 }
 
 }  // namespace mtp

@@ -27,6 +27,10 @@ struct MonomialTable {
   std::vector<int> parent;               // monomial this one is parent * u[parent_dir]; -1 for 1
   std::vector<int> parent_dir;
   std::vector<std::array<int, 3>> lower;  // index of (a-1,b,c), (a,b-1,c), (a,b,c-1); -1 if absent
+  // Flat list of the non-zero terms of grad_u mono_p = sum_t coef_t * mono[lower_t] e_dir_t,
+  // terms of monomial p at dterm_begin[p] .. dterm_begin[p+1]-1.
+  std::vector<int> dterm_begin, dterm_lower, dterm_dir;
+  std::vector<double> dterm_coef, degree_d;
 
   int index_of(int a, int b, int c) const {
     const int n = a + b + c;
@@ -66,6 +70,21 @@ struct MonomialTable {
           break;
         }
       }
+    }
+    dterm_begin.assign(1, 0);
+    dterm_lower.clear();
+    dterm_dir.clear();
+    dterm_coef.clear();
+    degree_d.assign(count, 0.0);
+    for (int p = 0; p < count; ++p) {
+      degree_d[p] = degree[p];
+      for (int d = 0; d < 3; ++d)
+        if (lower[p][d] >= 0) {
+          dterm_lower.push_back(lower[p][d]);
+          dterm_dir.push_back(d);
+          dterm_coef.push_back(exps[p][d]);
+        }
+      dterm_begin.push_back(static_cast<int>(dterm_lower.size()));
     }
   }
   int size() const { return static_cast<int>(exps.size()); }

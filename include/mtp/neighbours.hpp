@@ -40,10 +40,27 @@ inline bool invert3(const double* a, double* inv) {
 // Builds the list of all pairs (i, image of j) with 0 < |x_j - x_i| < cutoff.
 // cell: 3x3, rows are lattice vectors (ignored when no direction is periodic; may be null then).
 // Throws std::invalid_argument for a singular periodic cell or two atoms closer than min_sep.
-inline NeighbourList build_neighbours(int n, const double* pos, const double* cell,
-                                      const bool pbc[3], double cutoff, double min_sep = 1e-8) {
-  NeighbourList nl;
+// Keeps its buffers between calls (MD and repeated evaluation allocate nothing after the first).
+class NeighbourBuilder {
+ public:
+  const NeighbourList& build(int n, const double* pos, const double* cell, const bool pbc[3],
+                             double cutoff, double min_sep = 1e-8);
+  const NeighbourList& list() const { return nl_; }
+
+ private:
+  NeighbourList nl_;
+  std::vector<double> gpos, frac, wrapped, spos;
+  std::vector<int> gatom, head, gbin, satom, self_slot, fill;
+  std::vector<char> gself;
+};
+
+inline const NeighbourList& NeighbourBuilder::build(int n, const double* pos, const double* cell,
+                                                    const bool pbc[3], double cutoff,
+                                                    double min_sep) {
+  NeighbourList& nl = nl_;
   nl.offsets.assign(n + 1, 0);
+  nl.index.clear();
+  nl.dr.clear();
   if (n == 0) return nl;
   const bool periodic = pbc[0] || pbc[1] || pbc[2];
   double inv[9];
@@ -51,13 +68,13 @@ inline NeighbourList build_neighbours(int n, const double* pos, const double* ce
     throw std::invalid_argument("the cell is singular (zero volume)");
 
   // Ghost atoms: every image whose fractional coordinates lie within the padded cell.
-  std::vector<double> gpos;
-  std::vector<int> gatom;
-  std::vector<char> gself;  // 1 for the zero-shift copy of each atom
+  gpos.clear();
+  gatom.clear();
+  gself.clear();  // 1 for the zero-shift copy of each atom
   int nimg[3] = {0, 0, 0};
   double pad[3] = {0, 0, 0};
-  std::vector<double> frac(3 * static_cast<size_t>(n));
-  std::vector<double> wrapped(pos, pos + 3 * static_cast<size_t>(n));
+  frac.assign(3 * static_cast<size_t>(n), 0.0);
+  wrapped.assign(pos, pos + 3 * static_cast<size_t>(n));
   if (periodic) {
     for (int d = 0; d < 3; ++d) {
       if (!pbc[d]) continue;
@@ -115,12 +132,15 @@ inline NeighbourList build_neighbours(int n, const double* pos, const double* ce
   int nbin[3];
   double bsize[3];
   const double max_bins_per_dim = std::cbrt(8.0 * ng + 64.0);
+  // Bins of at least half the cutoff, searched +-2 bins: 42% fewer candidates than
+  // cutoff-sized bins searched +-1.
+  const double bmin = 0.5 * cutoff;
   for (int d = 0; d < 3; ++d) {
     const double extent = hi[d] - lo[d];
-    int nb = static_cast<int>(std::floor(extent / cutoff));
+    int nb = static_cast<int>(std::floor(extent / bmin));
     nb = std::max(1, std::min(nb, static_cast<int>(max_bins_per_dim)));
     nbin[d] = nb;
-    bsize[d] = std::max(extent / nb, cutoff);
+    bsize[d] = std::max(extent / nb, bmin);
   }
   auto bin_of = [&](const double* p, int* bc) {
     for (int d = 0; d < 3; ++d) {
@@ -129,8 +149,8 @@ inline NeighbourList build_neighbours(int n, const double* pos, const double* ce
     }
   };
   const int total_bins = nbin[0] * nbin[1] * nbin[2];
-  std::vector<int> head(total_bins + 1, 0);
-  std::vector<int> gbin(ng);
+  head.assign(total_bins + 1, 0);
+  gbin.resize(ng);
   for (int g = 0; g < ng; ++g) {
     int bc[3];
     bin_of(&gpos[3 * g], bc);
@@ -139,10 +159,11 @@ inline NeighbourList build_neighbours(int n, const double* pos, const double* ce
   }
   for (int k = 0; k < total_bins; ++k) head[k + 1] += head[k];
   // Ghosts stored contiguously in bin order, so that the search below streams through memory.
-  std::vector<double> spos(3 * static_cast<size_t>(ng));
-  std::vector<int> satom(ng), self_slot(n, -1);
+  spos.resize(3 * static_cast<size_t>(ng));
+  satom.resize(ng);
+  self_slot.assign(n, -1);
   {
-    std::vector<int> fill(head.begin(), head.end() - 1);
+    fill.assign(head.begin(), head.end() - 1);
     for (int g = 0; g < ng; ++g) {
       const int s = fill[gbin[g]]++;
       for (int d = 0; d < 3; ++d) spos[3 * s + d] = gpos[3 * g + d];
@@ -155,34 +176,43 @@ inline NeighbourList build_neighbours(int n, const double* pos, const double* ce
   const double sep2 = min_sep * min_sep;
   nl.index.reserve(static_cast<size_t>(n) * 48);
   nl.dr.reserve(static_cast<size_t>(n) * 48 * 3);
+  const double* sp = spos.data();
+  const int* hd = head.data();
   for (int i = 0; i < n; ++i) {
     const int si = self_slot[i];
-    const double pi[3] = {spos[3 * si], spos[3 * si + 1], spos[3 * si + 2]};
+    const double pi[3] = {sp[3 * si], sp[3 * si + 1], sp[3 * si + 2]};
     int bc[3];
     bin_of(pi, bc);
-    for (int a = std::max(bc[0] - 1, 0); a <= std::min(bc[0] + 1, nbin[0] - 1); ++a)
-      for (int b = std::max(bc[1] - 1, 0); b <= std::min(bc[1] + 1, nbin[1] - 1); ++b)
-        for (int c = std::max(bc[2] - 1, 0); c <= std::min(bc[2] + 1, nbin[2] - 1); ++c) {
-          const int k = (a * nbin[1] + b) * nbin[2] + c;
-          for (int q = head[k]; q < head[k + 1]; ++q) {
-            if (q == si) continue;
-            const double dx = spos[3 * q] - pi[0], dy = spos[3 * q + 1] - pi[1],
-                         dz = spos[3 * q + 2] - pi[2];
-            const double r2 = dx * dx + dy * dy + dz * dz;
-            if (r2 >= cut2) continue;
-            if (r2 < sep2)
-              throw std::invalid_argument("atoms " + std::to_string(i) + " and " +
-                                          std::to_string(satom[q]) +
-                                          " (0-based, possibly a periodic image) are on top of each other");
-            nl.index.push_back(satom[q]);
-            nl.dr.push_back(dx);
-            nl.dr.push_back(dy);
-            nl.dr.push_back(dz);
-          }
+    for (int a = std::max(bc[0] - 2, 0); a <= std::min(bc[0] + 2, nbin[0] - 1); ++a)
+      for (int b = std::max(bc[1] - 2, 0); b <= std::min(bc[1] + 2, nbin[1] - 1); ++b) {
+        // Bins (a, b, c0..c1) are contiguous in memory: scan them as one range.
+        const int c0 = std::max(bc[2] - 2, 0), c1 = std::min(bc[2] + 2, nbin[2] - 1);
+        const int k0 = (a * nbin[1] + b) * nbin[2];
+        const int q_end = hd[k0 + c1 + 1];
+        for (int q = hd[k0 + c0]; q < q_end; ++q) {
+          const double dx = sp[3 * q] - pi[0], dy = sp[3 * q + 1] - pi[1], dz = sp[3 * q + 2] - pi[2];
+          const double r2 = dx * dx + dy * dy + dz * dz;
+          if (r2 >= cut2 || q == si) continue;
+          if (r2 < sep2)
+            throw std::invalid_argument("atoms " + std::to_string(i) + " and " +
+                                        std::to_string(satom[q]) +
+                                        " (0-based, possibly a periodic image) are on top of each other");
+          nl.index.push_back(satom[q]);
+          nl.dr.push_back(dx);
+          nl.dr.push_back(dy);
+          nl.dr.push_back(dz);
         }
+      }
     nl.offsets[i + 1] = static_cast<int>(nl.index.size());
   }
   return nl;
+}
+
+// One-off convenience wrapper.
+inline NeighbourList build_neighbours(int n, const double* pos, const double* cell,
+                                      const bool pbc[3], double cutoff, double min_sep = 1e-8) {
+  NeighbourBuilder builder;
+  return builder.build(n, pos, cell, pbc, cutoff, min_sep);
 }
 
 }  // namespace mtp

@@ -3,8 +3,13 @@
 // SiteEvaluator<T> is templated on the scalar type of the geometry so that the fitting code can
 // run it with forward-mode dual numbers (derivatives of forces with respect to parameters
 // without forming Jacobians); T = double is the evaluation path used by pyfit and LAMMPS.
+//
+// Data layout: every per-neighbour quantity is stored structure-of-arrays, x_[k * n + j] for
+// neighbour j, so that each step below is a loop over neighbours on contiguous memory (it
+// pipelines and vectorises; there is no per-flop index load).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -15,15 +20,32 @@ namespace mtp {
 // Outputs requested from SiteEvaluator::evaluate. Null pointers mean "not needed".
 template <class T>
 struct SiteOutputs {
-  T* grad = nullptr;          // n_neigh x 3: dV_i / d r_ij
+  T* grad = nullptr;            // n_neigh x 3: dV_i / d r_ij
   T* scalar_moments = nullptr;  // n_scalar: basis values B_alpha (dV_i / d moment_coeffs)
-  T* radial_grad = nullptr;   // C*C*K*R accumulated (+=): dV_i / d c[z_i, z_j, mu, b]
+  T* radial_grad = nullptr;     // C*C*K*R accumulated (+=): dV_i / d c[z_i, z_j, mu, b]
 };
+
+namespace detail {
+// sum_j a[j] * b[j] with four partial sums (a fixed, deterministic order).
+template <class T>
+inline T dot(const T* a, const T* b, int n) {
+  T s0 = T(0), s1 = T(0), s2 = T(0), s3 = T(0);
+  int j = 0;
+  for (; j + 4 <= n; j += 4) {
+    s0 += a[j] * b[j];
+    s1 += a[j + 1] * b[j + 1];
+    s2 += a[j + 2] * b[j + 2];
+    s3 += a[j + 3] * b[j + 3];
+  }
+  for (; j < n; ++j) s0 += a[j] * b[j];
+  return (s0 + s1) + (s2 + s3);
+}
+}  // namespace detail
 
 template <class T>
 class SiteEvaluator {
  public:
-  explicit SiteEvaluator(const Model& model) : m_(model) {}
+  explicit SiteEvaluator(const Model& model) : m_(model) { build_tables(); }
 
   // Site energy of an atom of species zi with n neighbours at displacements dr (n x 3,
   // r_ij = x_j - x_i) of species zj. Every neighbour must satisfy 0 < |r_ij|; neighbours at
@@ -32,120 +54,176 @@ class SiteEvaluator {
     const Model& m = m_;
     const int K = m.K, R = m.R, nb = m.n_basic(), nm = m.monos.size();
     resize(n);
-    std::fill(moments_.begin(), moments_.end(), T(0));
+    T* ux = &unit_[0];
+    T* uy = &unit_[n];
+    T* uz = &unit_[2 * n];
 
-    // Forward pass 1: geometry.
+    // 1. Geometry.
     for (int j = 0; j < n; ++j) {
-      T* u = &unit_[3 * j];
       const T x = dr[3 * j], y = dr[3 * j + 1], z = dr[3 * j + 2];
       using std::sqrt;
       const T r = sqrt(x * x + y * y + z * z);
-      dist_[j] = r;
-      active_[j] = (r < m.max_dist) ? 1 : 0;
       const T inv_r = T(1) / r;
-      u[0] = x * inv_r;
-      u[1] = y * inv_r;
-      u[2] = z * inv_r;
+      dist_[j] = r;
+      inv_r_[j] = inv_r;
+      ux[j] = x * inv_r;
+      uy[j] = y * inv_r;
+      uz[j] = z * inv_r;
     }
-    // Forward pass 2: radial basis of all neighbours at once (independent across neighbours,
-    // so the Chebyshev recurrence pipelines / vectorises), stored b-major: q_[b * n + j].
-    radial_basis_batch(n);
-    // Forward pass 3: radial functions, angular monomials, basic moments.
-    for (int j = 0; j < n; ++j) {
-      if (!active_[j]) continue;
-      const T* u = &unit_[3 * j];
-      T* f = &f_[K * j];
-      T* fd = &fd_[K * j];
-      const double* c = &m.radial[static_cast<size_t>(zi * m.C + zj[j]) * K * R];
-      for (int mu = 0; mu < K; ++mu) {
-        T s = T(0), sd = T(0);
-        const double* cm = c + mu * R;
-        for (int b = 0; b < R; ++b) {
-          s += cm[b] * q_[b * n + j];
-          sd += cm[b] * qd_[b * n + j];
+    // 2. Radial basis Q_b and dQ_b/dr, b-major.
+    radial_basis(n);
+    // 3. Radial functions f_mu = sum_b c[zi, zj, mu, b] Q_b (and f'_mu), mu-major.
+    std::fill(f_.begin(), f_.begin() + static_cast<size_t>(K) * n, T(0));
+    std::fill(fd_.begin(), fd_.begin() + static_cast<size_t>(K) * n, T(0));
+    const size_t KR = static_cast<size_t>(K) * R;
+    const double* c_i = &m.radial[static_cast<size_t>(zi) * m.C * KR];
+    for (int mu = 0; mu < K; ++mu) {
+      T* f = &f_[static_cast<size_t>(mu) * n];
+      T* fd = &fd_[static_cast<size_t>(mu) * n];
+      for (int b = 0; b < R; ++b) {
+        const T* q = &q_[static_cast<size_t>(b) * n];
+        const T* qd = &qd_[static_cast<size_t>(b) * n];
+        const double* c = c_i + mu * R + b;  // + zj * KR
+        if (m.C == 1) {
+          const double cc = c[0];
+          for (int j = 0; j < n; ++j) {
+            f[j] += cc * q[j];
+            fd[j] += cc * qd[j];
+          }
+        } else {
+          for (int j = 0; j < n; ++j) {
+            const double cc = c[zj[j] * KR];
+            f[j] += cc * q[j];
+            fd[j] += cc * qd[j];
+          }
         }
-        f[mu] = s;
-        fd[mu] = sd;
       }
-      T* mono = &mono_[static_cast<size_t>(nm) * j];
-      mono[0] = T(1);
-      for (int p = 1; p < nm; ++p) mono[p] = mono[m.monos.parent[p]] * u[m.monos.parent_dir[p]];
-      for (int b = 0; b < nb; ++b) moments_[b] += f[m.basic_mu[b]] * mono[m.basic_mono[b]];
     }
+    // 4. Angular monomials ux^a uy^b uz^c, monomial-major.
+    std::fill(mono_.begin(), mono_.begin() + n, T(1));
+    for (int p = 1; p < nm; ++p) {
+      const T* parent = &mono_[static_cast<size_t>(m.monos.parent[p]) * n];
+      const T* u = &unit_[static_cast<size_t>(m.monos.parent_dir[p]) * n];
+      T* mp = &mono_[static_cast<size_t>(p) * n];
+      for (int j = 0; j < n; ++j) mp[j] = parent[j] * u[j];
+    }
+    // 5. Basic moments.
+    for (int b = 0; b < nb; ++b)
+      moments_[b] = detail::dot(&f_[static_cast<size_t>(m.basic_mu[b]) * n],
+                                &mono_[static_cast<size_t>(m.basic_mono[b]) * n], n);
+    std::fill(moments_.begin() + nb, moments_.end(), T(0));
 
-    // Contractions.
+    // 6. Contractions.
     const int nt = m.n_times();
-    for (int t = 0; t < nt; ++t)
-      moments_[m.times_out[t]] += m.times_k[t] * moments_[m.times_i[t]] * moments_[m.times_j[t]];
+    const int* ti = m.times_i.data();
+    const int* tj = m.times_j.data();
+    const int* to = m.times_out.data();
+    const double* tk = m.times_k.data();
+    T* mom = moments_.data();
+    for (int t = 0; t < nt; ++t) mom[to[t]] += tk[t] * mom[ti[t]] * mom[tj[t]];
 
     T energy = T(m.species[zi]);
     const int ns = m.n_scalar();
-    for (int a = 0; a < ns; ++a) energy += m.moment[a] * moments_[m.mapping[a]];
+    for (int a = 0; a < ns; ++a) energy += m.moment[a] * mom[m.mapping[a]];
     if (out.scalar_moments)
-      for (int a = 0; a < ns; ++a) out.scalar_moments[a] = moments_[m.mapping[a]];
+      for (int a = 0; a < ns; ++a) out.scalar_moments[a] = mom[m.mapping[a]];
     if (!out.grad && !out.radial_grad) return energy;
 
-    // Reverse pass through the contractions.
+    // 7. Reverse pass through the contractions.
+    T* adj = adj_.data();
     std::fill(adj_.begin(), adj_.end(), T(0));
-    for (int a = 0; a < ns; ++a) adj_[m.mapping[a]] += m.moment[a];
+    for (int a = 0; a < ns; ++a) adj[m.mapping[a]] += m.moment[a];
     for (int t = nt - 1; t >= 0; --t) {
-      const T w = m.times_k[t] * adj_[m.times_out[t]];
-      adj_[m.times_i[t]] += w * moments_[m.times_j[t]];
-      adj_[m.times_j[t]] += w * moments_[m.times_i[t]];
+      const T w = tk[t] * adj[to[t]];
+      adj[ti[t]] += w * mom[tj[t]];
+      adj[tj[t]] += w * mom[ti[t]];
     }
 
-    // Reverse pass through the basic moments, per neighbour.
-    for (int j = 0; j < n; ++j) {
-      T* g = out.grad ? out.grad + 3 * j : nullptr;
-      if (!active_[j]) {
-        if (g) g[0] = g[1] = g[2] = T(0);
-        continue;
-      }
-      const T* mono = &mono_[static_cast<size_t>(nm) * j];
-      const T* f = &f_[K * j];
-      const T* fd = &fd_[K * j];
-      if (out.radial_grad) {
-        // dV/dc[zi, zj, mu, b] = sum_{basic with mu} adj * mono * Q_b
-        std::fill(smu_.begin(), smu_.end(), T(0));
-        for (int b = 0; b < nb; ++b) smu_[m.basic_mu[b]] += adj_[b] * mono[m.basic_mono[b]];
-        T* rg = out.radial_grad + static_cast<size_t>(zi * m.C + zj[j]) * K * R;
-        for (int mu = 0; mu < K; ++mu)
-          for (int b = 0; b < R; ++b) rg[mu * R + b] += smu_[mu] * q_[b * n + j];
-      }
-      if (!g) continue;
-      // A_p = sum_{basic on monomial p} adj * f_mu, B_p = ... adj * f'_mu.
-      std::fill(ap_.begin(), ap_.end(), T(0));
-      std::fill(bp_.begin(), bp_.end(), T(0));
+    // 8. Radial coefficient gradient: dV/dc[zi, zj, mu, b] = sum_j S_mu(j) Q_b(j),
+    //    S_mu(j) = sum_{basic on mu} adj * mono.
+    if (out.radial_grad) {
+      std::fill(s_.begin(), s_.begin() + static_cast<size_t>(K) * n, T(0));
       for (int b = 0; b < nb; ++b) {
-        const int p = m.basic_mono[b];
-        ap_[p] += adj_[b] * f[m.basic_mu[b]];
-        bp_[p] += adj_[b] * fd[m.basic_mu[b]];
+        const T a = adj[b];
+        T* s = &s_[static_cast<size_t>(m.basic_mu[b]) * n];
+        const T* mp = &mono_[static_cast<size_t>(m.basic_mono[b]) * n];
+        for (int j = 0; j < n; ++j) s[j] += a * mp[j];
       }
-      // d mono_p / d r_vec = (grad_u mono_p - deg_p mono_p u) / r
-      T radial_part = T(0), degree_part = T(0);
-      T gu[3] = {T(0), T(0), T(0)};
-      for (int p = 0; p < nm; ++p) {
-        const T a = ap_[p];
-        radial_part += bp_[p] * mono[p];
-        if (p == 0) continue;
-        degree_part += a * (m.monos.degree[p] * mono[p]);
-        const auto& e = m.monos.exps[p];
-        const auto& lw = m.monos.lower[p];
-        for (int d = 0; d < 3; ++d)
-          if (lw[d] >= 0) gu[d] += a * (e[d] * mono[lw[d]]);
+      for (int j = 0; j < n; ++j) {
+        T* rg = out.radial_grad + (static_cast<size_t>(zi) * m.C + zj[j]) * KR;
+        for (int mu = 0; mu < K; ++mu) {
+          const T smu = s_[static_cast<size_t>(mu) * n + j];
+          for (int b = 0; b < R; ++b) rg[mu * R + b] += smu * q_[static_cast<size_t>(b) * n + j];
+        }
       }
-      const T* u = &unit_[3 * j];
-      const T inv_r = T(1) / dist_[j];
-      const T along = radial_part - degree_part * inv_r;
-      for (int d = 0; d < 3; ++d) g[d] = u[d] * along + gu[d] * inv_r;
+    }
+    if (!out.grad) return energy;
+
+    // 9. Gradient with respect to r_ij. With A_p = sum_{basic on p} adj f_mu and
+    //    B_p = sum_{basic on p} adj f'_mu:
+    //    g = u (sum_p B_p mono_p - sum_p deg_p A_p mono_p / r) + (sum_p A_p grad_u mono_p) / r.
+    std::fill(ap_.begin(), ap_.begin() + static_cast<size_t>(nm) * n, T(0));
+    std::fill(bp_.begin(), bp_.begin() + static_cast<size_t>(nm) * n, T(0));
+    for (int b = 0; b < nb; ++b) {
+      const T a = adj[b];
+      const size_t p = static_cast<size_t>(m.basic_mono[b]) * n;
+      const size_t mu = static_cast<size_t>(m.basic_mu[b]) * n;
+      T* ap = &ap_[p];
+      T* bp = &bp_[p];
+      const T* f = &f_[mu];
+      const T* fd = &fd_[mu];
+      for (int j = 0; j < n; ++j) {
+        ap[j] += a * f[j];
+        bp[j] += a * fd[j];
+      }
+    }
+    T* along = &acc_[0];
+    T* deg_part = &acc_[n];
+    T* gx = &acc_[2 * n];
+    T* gy = &acc_[3 * n];
+    T* gz = &acc_[4 * n];
+    std::fill(acc_.begin(), acc_.begin() + 5 * static_cast<size_t>(n), T(0));
+    for (int p : used_monos_) {
+      const T* mp = &mono_[static_cast<size_t>(p) * n];
+      const T* ap = &ap_[static_cast<size_t>(p) * n];
+      const T* bp = &bp_[static_cast<size_t>(p) * n];
+      const double deg = m.monos.degree_d[p];
+      for (int j = 0; j < n; ++j) {
+        along[j] += bp[j] * mp[j];
+        deg_part[j] += deg * (ap[j] * mp[j]);
+      }
+    }
+    T* gdir[3] = {gx, gy, gz};
+    for (int d = 0; d < 3; ++d) {
+      T* g = gdir[d];
+      for (const auto& term : dterms_[d]) {
+        const T* ap = &ap_[static_cast<size_t>(term.p) * n];
+        const T* lo = &mono_[static_cast<size_t>(term.lower) * n];
+        const double c = term.coef;
+        for (int j = 0; j < n; ++j) g[j] += c * (ap[j] * lo[j]);
+      }
+    }
+    for (int j = 0; j < n; ++j) {
+      const T inv_r = inv_r_[j];
+      const T a = along[j] - deg_part[j] * inv_r;
+      out.grad[3 * j] = ux[j] * a + gx[j] * inv_r;
+      out.grad[3 * j + 1] = uy[j] * a + gy[j] * inv_r;
+      out.grad[3 * j + 2] = uz[j] * a + gz[j] * inv_r;
     }
     return energy;
   }
 
-  // Chebyshev radial basis Q_b(r) = scaling T_b(xi) (max_dist - r)^2 and dQ_b/dr for the n
-  // current neighbours, xi = (2 r - min_dist - max_dist) / (max_dist - min_dist).
-  // Output b-major: q_[b * n + j], qd_[b * n + j]. Neighbours beyond max_dist get 0.
-  void radial_basis_batch(int n) {
+ private:
+  struct DTerm {
+    int p, lower;
+    double coef;
+  };
+
+  // Chebyshev radial basis Q_b(r) = scaling T_b(xi) (max_dist - r)^2 and dQ_b/dr,
+  // xi = (2 r - min_dist - max_dist) / (max_dist - min_dist), into q_[b * n + j]. The factor
+  // (max_dist - r) is clamped at 0, so neighbours beyond the cutoff give exactly 0 (values and
+  // derivatives) without a branch.
+  void radial_basis(int n) {
     const Model& m = m_;
     const double inv_w = 1.0 / (m.max_dist - m.min_dist);
     const double dxi = 2.0 * inv_w;
@@ -157,9 +235,9 @@ class SiteEvaluator {
     T* td_prev = &tmp_[4 * n];
     T* td_cur = &tmp_[5 * n];
     for (int j = 0; j < n; ++j) {
-      const T r = active_[j] ? dist_[j] : T(m.max_dist);
+      const T r = dist_[j];
       xi[j] = (2.0 * r - (m.min_dist + m.max_dist)) * inv_w;
-      d[j] = m.max_dist - r;
+      d[j] = r < m.max_dist ? T(m.max_dist - r) : T(0);
       t_prev[j] = T(1);
       t_cur[j] = xi[j];
       td_prev[j] = T(0);
@@ -173,8 +251,8 @@ class SiteEvaluator {
         qd_[n + j] = s * (dxi * (d[j] * d[j]) - 2.0 * xi[j] * d[j]);
       }
     for (int b = 2; b < m.R; ++b) {
-      T* q = &q_[b * n];
-      T* qd = &qd_[b * n];
+      T* q = &q_[static_cast<size_t>(b) * n];
+      T* qd = &qd_[static_cast<size_t>(b) * n];
       for (int j = 0; j < n; ++j) {
         const T t_next = 2.0 * xi[j] * t_cur[j] - t_prev[j];
         const T td_next = 2.0 * t_cur[j] + 2.0 * xi[j] * td_cur[j] - td_prev[j];
@@ -189,33 +267,49 @@ class SiteEvaluator {
     }
   }
 
- private:
-  void resize(int n) {
+  // Monomials that carry a basic moment, and the non-zero terms of grad_u mono_p per direction.
+  void build_tables() {
     const Model& m = m_;
-    const size_t nm = m.monos.size();
-    if (static_cast<int>(dist_.size()) < n) {
-      dist_.resize(n);
-      active_.resize(n);
-      unit_.resize(3 * n);
-      f_.resize(static_cast<size_t>(m.K) * n);
-      fd_.resize(static_cast<size_t>(m.K) * n);
-      q_.resize(static_cast<size_t>(m.R) * n);
-      qd_.resize(static_cast<size_t>(m.R) * n);
-      tmp_.resize(6 * static_cast<size_t>(n));
-      mono_.resize(nm * n);
-    }
-    if (moments_.size() != static_cast<size_t>(m.n_moments)) {
-      moments_.resize(m.n_moments);
-      adj_.resize(m.n_moments);
-      ap_.resize(nm);
-      bp_.resize(nm);
-      smu_.resize(m.K);
+    std::vector<char> used(m.monos.size(), 0);
+    for (int b = 0; b < m.n_basic(); ++b) used[m.basic_mono[b]] = 1;
+    for (int p = 0; p < m.monos.size(); ++p) {
+      if (!used[p]) continue;
+      used_monos_.push_back(p);
+      for (int d = 0; d < 3; ++d)
+        if (m.monos.lower[p][d] >= 0)
+          dterms_[d].push_back({p, m.monos.lower[p][d], static_cast<double>(m.monos.exps[p][d])});
     }
   }
 
+  void resize(int n) {
+    if (n <= capacity_ && !moments_.empty()) return;
+    const Model& m = m_;
+    const size_t c = static_cast<size_t>(std::max(n, capacity_));
+    const size_t nm = m.monos.size();
+    capacity_ = static_cast<int>(c);
+    dist_.resize(c);
+    inv_r_.resize(c);
+    unit_.resize(3 * c);
+    tmp_.resize(6 * c);
+    acc_.resize(5 * c);
+    f_.resize(m.K * c);
+    fd_.resize(m.K * c);
+    s_.resize(m.K * c);
+    q_.resize(m.R * c);
+    qd_.resize(m.R * c);
+    mono_.resize(nm * c);
+    ap_.resize(nm * c);
+    bp_.resize(nm * c);
+    moments_.resize(m.n_moments);
+    adj_.resize(m.n_moments);
+  }
+
   const Model& m_;
-  std::vector<T> tmp_, dist_, unit_, f_, fd_, q_, qd_, mono_, moments_, adj_, ap_, bp_, smu_;
-  std::vector<char> active_;
+  int capacity_ = 0;
+  std::vector<int> used_monos_;
+  std::vector<DTerm> dterms_[3];
+  std::vector<T> dist_, inv_r_, unit_, tmp_, acc_, f_, fd_, s_, q_, qd_, mono_, ap_, bp_;
+  std::vector<T> moments_, adj_;
 };
 
 }  // namespace mtp
