@@ -103,8 +103,13 @@ struct Model {
   int n_moments = 0;
   std::vector<int> basic_mu;    // per basic moment
   std::vector<int> basic_mono;  // per basic moment: monomial index
-  std::vector<int> times_i, times_j, times_out;
-  std::vector<double> times_k;
+  // Contractions grouped into blocks of consecutive entries with the same output:
+  // block b writes moment block_out[b] from terms block_begin[b] .. block_begin[b+1]-1.
+  struct Term {
+    int i, j, k;
+  };
+  std::vector<Term> terms;
+  std::vector<int> block_out, block_begin;
   std::vector<int> mapping;  // scalar moments
   MonomialTable monos;
 
@@ -114,7 +119,8 @@ struct Model {
   std::vector<double> moment;   // n_scalar
 
   int n_basic() const { return static_cast<int>(basic_mu.size()); }
-  int n_times() const { return static_cast<int>(times_i.size()); }
+  int n_times() const { return static_cast<int>(terms.size()); }
+  int n_blocks() const { return static_cast<int>(block_out.size()); }
   int n_scalar() const { return static_cast<int>(mapping.size()); }
   int n_radial() const { return C * C * K * R; }
 
@@ -140,21 +146,22 @@ struct Model {
       basic_mu[m] = e[0];
       basic_mono[m] = monos.index_of(e[1], e[2], e[3]);
     }
-    times_i.resize(n_times_);
-    times_j.resize(n_times_);
-    times_out.resize(n_times_);
-    times_k.resize(n_times_);
+    terms.resize(n_times_);
+    block_out.clear();
+    block_begin.clear();
     for (int t = 0; t < n_times_; ++t) {
       const int* e = times + 4 * t;
       if (e[0] < 0 || e[1] < 0 || e[0] >= n_moments || e[1] >= n_moments || e[3] < n_basic_ ||
           e[3] >= n_moments)
         throw std::invalid_argument("alpha_index_times entry " + std::to_string(t) +
                                     " out of range");
-      times_i[t] = e[0];
-      times_j[t] = e[1];
-      times_k[t] = static_cast<double>(e[2]);
-      times_out[t] = e[3];
+      terms[t] = {e[0], e[1], e[2]};
+      if (block_out.empty() || block_out.back() != e[3]) {
+        block_out.push_back(e[3]);
+        block_begin.push_back(t);
+      }
     }
+    block_begin.push_back(n_times_);
     mapping.assign(mapping_, mapping_ + n_scalar_);
     for (int a = 0; a < n_scalar_; ++a)
       if (mapping[a] < 0 || mapping[a] >= n_moments)

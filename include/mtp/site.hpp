@@ -113,14 +113,19 @@ class SiteEvaluator {
                                 &mono_[static_cast<size_t>(m.basic_mono[b]) * n], n);
     std::fill(moments_.begin() + nb, moments_.end(), T(0));
 
-    // 6. Contractions.
-    const int nt = m.n_times();
-    const int* ti = m.times_i.data();
-    const int* tj = m.times_j.data();
-    const int* to = m.times_out.data();
-    const double* tk = m.times_k.data();
+    // 6. Contractions, moment[out] += k * moment[i] * moment[j] in file order; consecutive
+    //    entries with the same output are summed in a register (same order of additions).
+    const int nblk = m.n_blocks();
+    const Model::Term* terms = m.terms.data();
+    const int* bb = m.block_begin.data();
+    const int* bo = m.block_out.data();
     T* mom = moments_.data();
-    for (int t = 0; t < nt; ++t) mom[to[t]] += tk[t] * mom[ti[t]] * mom[tj[t]];
+    for (int blk = 0; blk < nblk; ++blk) {
+      T acc = mom[bo[blk]];
+      for (int t = bb[blk]; t < bb[blk + 1]; ++t)
+        acc += static_cast<double>(terms[t].k) * mom[terms[t].i] * mom[terms[t].j];
+      mom[bo[blk]] = acc;
+    }
 
     T energy = T(m.species[zi]);
     const int ns = m.n_scalar();
@@ -133,10 +138,13 @@ class SiteEvaluator {
     T* adj = adj_.data();
     std::fill(adj_.begin(), adj_.end(), T(0));
     for (int a = 0; a < ns; ++a) adj[m.mapping[a]] += m.moment[a];
-    for (int t = nt - 1; t >= 0; --t) {
-      const T w = tk[t] * adj[to[t]];
-      adj[ti[t]] += w * mom[tj[t]];
-      adj[tj[t]] += w * mom[ti[t]];
+    for (int blk = nblk - 1; blk >= 0; --blk) {
+      const T w0 = adj[bo[blk]];
+      for (int t = bb[blk + 1] - 1; t >= bb[blk]; --t) {
+        const T w = static_cast<double>(terms[t].k) * w0;
+        adj[terms[t].i] += w * mom[terms[t].j];
+        adj[terms[t].j] += w * mom[terms[t].i];
+      }
     }
 
     // 8. Radial coefficient gradient: dV/dc[zi, zj, mu, b] = sum_j S_mu(j) Q_b(j),
@@ -162,8 +170,10 @@ class SiteEvaluator {
     // 9. Gradient with respect to r_ij. With A_p = sum_{basic on p} adj f_mu and
     //    B_p = sum_{basic on p} adj f'_mu:
     //    g = u (sum_p B_p mono_p - sum_p deg_p A_p mono_p / r) + (sum_p A_p grad_u mono_p) / r.
-    std::fill(ap_.begin(), ap_.begin() + static_cast<size_t>(nm) * n, T(0));
-    std::fill(bp_.begin(), bp_.begin() + static_cast<size_t>(nm) * n, T(0));
+    for (int p : used_monos_) {
+      std::fill(&ap_[static_cast<size_t>(p) * n], &ap_[static_cast<size_t>(p) * n] + n, T(0));
+      std::fill(&bp_[static_cast<size_t>(p) * n], &bp_[static_cast<size_t>(p) * n] + n, T(0));
+    }
     for (int b = 0; b < nb; ++b) {
       const T a = adj[b];
       const size_t p = static_cast<size_t>(m.basic_mono[b]) * n;
