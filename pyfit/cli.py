@@ -21,7 +21,10 @@ def cmd_basis(args) -> int:
     from pyfit.model import MTPModel
 
     t0 = time.perf_counter()
-    basis = generate_basis(args.level)
+    try:
+        basis = generate_basis(args.level)
+    except ValueError as exc:
+        raise PyfitError(str(exc)) from None
     model = MTPModel(
         species_count=args.species,
         min_dist=args.min_dist,
@@ -74,10 +77,12 @@ def cmd_errors(args) -> int:
     pot = _load(args)
     rows = {}
     total = ErrorStats()
-    for path in args.data:
+    names = [Path(p).name for p in args.data]
+    unique = len(set(names)) == len(names)
+    for path, name in zip(args.data, names):
         stats = compute_errors(pot, read_configurations(path, species=pot.species),
                                n_threads=args.threads)
-        rows[str(path)] = stats
+        rows[name if unique else str(path)] = stats
         total = total.merged(stats)
     if len(rows) > 1:
         rows["total"] = total
