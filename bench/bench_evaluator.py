@@ -4,10 +4,13 @@ Structure: fcc cell a = 3.62 Å (256 atoms, 4x4x4 conventional cells), cutoff 5 
 levels 8..24, one and two species, random coefficients (the cost does not depend on them).
 The time includes building the neighbour list, as `mlp calc-efs` does.
 
-Baseline: MLIP-2 on the same cell, measured on this kind of machine (numbers from the core issue;
-MLIP-2 is not installed here, so they cannot be re-measured in the same run). The ratio column is
-MLIP-2 time / pyfit time (> 2 is the target). Second table: cost for 256 / 2048 / 16384 atoms,
-showing linear scaling (us/atom constant), and the time of the neighbour list alone.
+Baselines:
+- motep 0.2.0 (`pip install motep`, its compiled "cext" engine through its ASE calculator, same
+  potential, same cell), measured in the same run: column `motep` and ratio `x motep`;
+- MLIP-2 on the same cell, measured on this kind of machine (numbers quoted in the core issue;
+  MLIP-2 cannot be installed here, so they are not re-measured): ratio `x MLIP-2` (> 2 is the target).
+Second table: cost for 256 / 2048 / 16384 atoms, showing linear scaling (us/atom constant), and the
+time of the neighbour list alone.
 
 Usage: python bench/bench_evaluator.py [--levels 8 12 16] [--quick]
 """
@@ -52,6 +55,39 @@ def fcc(repeat: int, species: int, rng) -> Configuration:
                          cell=atoms.cell.array.copy(), pbc=(True, True, True))
 
 
+def motep_time_per_atom(mtp: MTP, config: Configuration, min_time: float) -> float | None:
+    """The same evaluation with motep's compiled engine (None if motep is not installed)."""
+    try:
+        from motep.calculator import make_calculator
+        from motep.io.mlip.mtp import read_mtp as motep_read_mtp
+    except ImportError:
+        return None
+    import tempfile
+    from pathlib import Path
+
+    from ase import Atoms
+
+    from pyfit.io.mtp_file import write_mtp
+
+    elements = ["Cu", "Ag", "Au", "Ni"][: mtp.species_count]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.mtp"
+        write_mtp(mtp.model, path, precision=16)
+        data = motep_read_mtp(path)
+    data.species = [29, 47, 79, 28][: mtp.species_count]
+    atoms = Atoms([elements[t] for t in config.types], positions=config.positions,
+                  cell=config.cell, pbc=True)
+    atoms.calc = make_calculator(data, engine="cext")
+
+    def run():
+        atoms.calc.results = {}
+        atoms.get_potential_energy()
+        atoms.get_forces()
+        atoms.get_stress()
+
+    return time_per_atom(run, len(atoms), min_time)
+
+
 def time_per_atom(fn, n_atoms: int, min_time: float = 0.5) -> float:
     fn()  # warm up
     reps, elapsed = 0, 0.0
@@ -70,24 +106,27 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--levels", type=int, nargs="+", default=[8, 12, 16, 20, 24])
     p.add_argument("--quick", action="store_true", help="shorter timings")
+    p.add_argument("--no-motep", action="store_true", help="skip the motep baseline")
     args = p.parse_args(argv)
     min_time = 0.2 if args.quick else 1.0
     rng = np.random.default_rng(0)
     print(f"# pyfit evaluator benchmark, {datetime.date.today()}, {platform.processor() or platform.machine()}, "
           f"{platform.python_implementation()} {platform.python_version()}, 1 thread")
     print("# 256-atom fcc Cu cell, a = 3.62 Å, cutoff 5 Å, energy+forces+stress incl. neighbour list")
-    print(f"{'level':>5} {'species':>7} {'basic':>6} {'times':>7} {'us/atom':>9} {'MLIP-2':>8} {'ratio':>6}")
+    print(f"{'level':>5} {'species':>7} {'basic':>6} {'times':>7} {'us/atom':>9} {'motep':>8} "
+          f"{'x motep':>8} {'MLIP-2':>8} {'x MLIP-2':>9}")
     for level in args.levels:
         for species in (1, 2):
             mtp = make_mtp(level, species, rng)
             config = fcc(4, species, rng)
             us = time_per_atom(lambda: mtp.evaluate(config), 256, min_time)
+            motep = None if args.no_motep else motep_time_per_atom(mtp, config, min_time)
             base = MLIP2_US_PER_ATOM.get(level) if species == 1 else None
-            ratio = f"{base / us:6.2f}" if base else f"{'-':>6}"
-            base_s = f"{base:8.1f}" if base else f"{'-':>8}"
             m = mtp.model
             print(f"{level:>5} {species:>7} {m.alpha_index_basic_count:>6} "
-                  f"{m.alpha_index_times_count:>7} {us:9.2f} {base_s} {ratio}")
+                  f"{m.alpha_index_times_count:>7} {us:9.2f} "
+                  + (f"{motep:8.1f} {motep / us:8.2f} " if motep else f"{'-':>8} {'-':>8} ")
+                  + (f"{base:8.1f} {base / us:9.2f}" if base else f"{'-':>8} {'-':>9}"))
 
     print("\n# linear scaling: us/atom vs system size (1 species)")
     print(f"{'level':>5} {'atoms':>7} {'us/atom':>9} {'nlist us/atom':>14}")
