@@ -1,64 +1,13 @@
 # Private Cython layer over the header-only C++ kernel (include/mtp). Validation lives in
 # Python (pyfit.potential); this module only converts C-contiguous arrays and releases the GIL.
 from libcpp cimport bool as cbool
-from libcpp.vector cimport vector
+
+from pyfit._mtp cimport (EFSOutput, EFSWorkspace, Model, NeighbourBuilder, NeighbourList,
+                         SiteEvaluator, SiteOutputs, build_neighbours, compute_efs)
 
 import threading
 
 import numpy as np
-
-
-cdef extern from "mtp/model.hpp" namespace "mtp" nogil:
-    cdef cppclass Model:
-        int C, K, R
-        double min_dist, max_dist, scaling
-        int n_moments
-        vector[double] radial
-        vector[double] species
-        vector[double] moment
-        void set_basis(int, int, const int*, int, const int*, int, const int*) except +
-        int n_basic()
-        int n_times()
-        int n_scalar()
-        int n_radial()
-
-
-cdef extern from "mtp/neighbours.hpp" namespace "mtp" nogil:
-    cdef cppclass NeighbourList:
-        vector[int] offsets
-        vector[int] index
-        vector[double] dr
-        int n_atoms()
-    NeighbourList build_neighbours(int, const double*, const double*, const cbool*, double,
-                                   double) except +
-    cdef cppclass NeighbourBuilder:
-        const NeighbourList& build(int, const double*, const double*, const cbool*, double,
-                                   double) except +
-
-
-cdef extern from "mtp/site.hpp" namespace "mtp" nogil:
-    cdef cppclass SiteOutputs[T]:
-        SiteOutputs()
-        T* grad
-        T* scalar_moments
-        T* radial_grad
-    cdef cppclass SiteEvaluator[T]:
-        SiteEvaluator(const Model&)
-        T evaluate(int, int, const T*, const int*, const SiteOutputs[T]&)
-
-
-cdef extern from "mtp/compute.hpp" namespace "mtp" nogil:
-    cdef cppclass EFSOutput:
-        EFSOutput()
-        double energy
-        double* site_energy
-        double* forces
-        double* virial
-        double* site_virial
-    cdef cppclass EFSWorkspace:
-        pass
-    void compute_efs(const Model&, const NeighbourList&, const int*, EFSOutput&, int,
-                     EFSWorkspace&)
 
 
 cdef const int* _iptr(const int[::1] a):

@@ -223,6 +223,67 @@ class SiteEvaluator {
     return energy;
   }
 
+  // For the linear least-squares fit of the moment coefficients: the basis values B_alpha of
+  // this site (n_scalar) and their gradients dB_alpha / dr_ij into G (n_scalar x n x 3).
+  // One reverse sweep through the contractions per alpha (skipping zero adjoints), then
+  // G_alpha = sum_b (dB_alpha / d basic_b) D_b with D_b = d basic_b / dr_ij.
+  void basis_gradients(int zi, int n, const T* dr, const int* zj, T* B, T* G) {
+    const Model& m = m_;
+    const int nb = m.n_basic(), ns = m.n_scalar();
+    SiteOutputs<T> values;
+    values.scalar_moments = B;
+    evaluate(zi, n, dr, zj, values);  // forward only: fills f_, fd_, mono_, unit_, moments_
+    const size_t n3 = 3 * static_cast<size_t>(n);
+    dbasic_.resize(static_cast<size_t>(nb) * n3);
+    const T* ux = &unit_[0];
+    const T* uy = &unit_[n];
+    const T* uz = &unit_[2 * n];
+    for (int b = 0; b < nb; ++b) {
+      const int p = m.basic_mono[b];
+      const T* f = &f_[static_cast<size_t>(m.basic_mu[b]) * n];
+      const T* fd = &fd_[static_cast<size_t>(m.basic_mu[b]) * n];
+      const T* mp = &mono_[static_cast<size_t>(p) * n];
+      const double deg = m.monos.degree_d[p];
+      T* D = &dbasic_[b * n3];
+      for (int j = 0; j < n; ++j) {
+        const T along = fd[j] * mp[j] - deg * f[j] * mp[j] * inv_r_[j];
+        const T* u[3] = {ux, uy, uz};
+        for (int d = 0; d < 3; ++d) {
+          const int lo = m.monos.lower[p][d];
+          const T gu = lo >= 0 ? m.monos.exps[p][d] * mono_[static_cast<size_t>(lo) * n + j] : T(0);
+          D[3 * j + d] = u[d][j] * along + f[j] * gu * inv_r_[j];
+        }
+      }
+    }
+    std::fill(G, G + static_cast<size_t>(ns) * n3, T(0));
+    const int nblk = m.n_blocks();
+    const Model::Term* terms = m.terms.data();
+    const int* bb = m.block_begin.data();
+    const int* bo = m.block_out.data();
+    const T* mom = moments_.data();
+    T* adj = adj_.data();
+    for (int a = 0; a < ns; ++a) {
+      std::fill(adj_.begin(), adj_.end(), T(0));
+      adj[m.mapping[a]] = T(1);
+      for (int blk = nblk - 1; blk >= 0; --blk) {
+        const T w0 = adj[bo[blk]];
+        if (w0 == T(0)) continue;
+        for (int t = bb[blk + 1] - 1; t >= bb[blk]; --t) {
+          const T w = static_cast<double>(terms[t].k) * w0;
+          adj[terms[t].i] += w * mom[terms[t].j];
+          adj[terms[t].j] += w * mom[terms[t].i];
+        }
+      }
+      T* g = G + a * n3;
+      for (int b = 0; b < nb; ++b) {
+        const T w = adj[b];
+        if (w == T(0)) continue;
+        const T* D = &dbasic_[b * n3];
+        for (size_t k = 0; k < n3; ++k) g[k] += w * D[k];
+      }
+    }
+  }
+
  private:
   struct DTerm {
     int p, lower;
@@ -319,7 +380,7 @@ class SiteEvaluator {
   std::vector<int> used_monos_;
   std::vector<DTerm> dterms_[3];
   std::vector<T> dist_, inv_r_, unit_, tmp_, acc_, f_, fd_, s_, q_, qd_, mono_, ap_, bp_;
-  std::vector<T> moments_, adj_;
+  std::vector<T> moments_, adj_, dbasic_;
 };
 
 }  // namespace mtp
