@@ -1,0 +1,101 @@
+"""Level-16 NbMoTaW fit used for the accuracy table in BENCHMARKS.md (interim driver).
+
+Trains on every non-Test file of ../shared/data/NbMoTaW (4 species, cutoff 5 Å) with scipy's
+L-BFGS-B over all parameters in rounds, the linear parameters re-solved exactly by least squares
+between rounds (as MLIP does), and reports errors on each *_Test.json file after every round.
+Restartable: the parameters are checkpointed (npz + MLIP .mtp) after every round.
+
+Usage: python scripts/fit_nbmotaw.py OUTDIR [--level 16] [--hours 2] [--threads 2] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import minimize
+
+from pyfit.basis import generate_basis
+from pyfit.fitting.loss import Loss
+from pyfit.io.mtp_file import write_mtp
+from pyfit.io.nbmotaw import read_nbmotaw_json
+from pyfit.metrics import compute_errors
+from pyfit.model import MTPModel
+from pyfit.potential import MTP
+
+SPECIES = ["Mo", "Nb", "Ta", "W"]
+
+
+def template(level: int) -> MTPModel:
+    b = generate_basis(level)
+    return MTPModel(species_count=4, min_dist=1.9, max_dist=5.0, radial_basis_size=8,
+                    radial_funcs_count=b.radial_funcs_count,
+                    alpha_moments_count=b.alpha_moments_count,
+                    alpha_index_basic=b.alpha_index_basic, alpha_index_times=b.alpha_index_times,
+                    alpha_moment_mapping=b.alpha_moment_mapping)
+
+
+def main(argv=None):
+    root = Path(__file__).resolve().parents[1]
+    p = argparse.ArgumentParser()
+    p.add_argument("outdir", type=Path)
+    p.add_argument("--data", type=Path, default=root.parent / "shared" / "data" / "NbMoTaW")
+    p.add_argument("--level", type=int, default=16)
+    p.add_argument("--hours", type=float, default=2.0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--round-iters", type=int, default=100)
+    args = p.parse_args(argv)
+    args.outdir.mkdir(parents=True, exist_ok=True)
+    train, tests = [], {}
+    for path in sorted(args.data.glob("*.json")):
+        cfgs = read_nbmotaw_json(path, species=SPECIES)
+        if path.name.endswith("_Test.json"):
+            tests[path.stem] = cfgs
+        else:
+            train += cfgs
+    loss = Loss(template(args.level), train, n_threads=args.threads)
+    ckpt = args.outdir / "checkpoint.npz"
+    t_start = time.time()
+    if ckpt.exists():
+        st = np.load(ckpt)
+        x, it_total, wall0 = st["x"], int(st["iterations"]), float(st["wall"])
+    else:
+        x = loss.initial_params(np.random.default_rng(args.seed))
+        it_total, wall0 = 0, 0.0
+    log = open(args.outdir / "log.jsonl", "a")
+    while time.time() - t_start < args.hours * 3600:
+        res = minimize(loss.value_and_grad, x, jac=True, method="L-BFGS-B",
+                       options={"maxiter": args.round_iters, "maxcor": 50, "ftol": 1e-14,
+                                "gtol": 1e-12})
+        it_total += int(res.nit)
+        x_lin = loss.linear_solve(res.x)
+        f_lin = loss.value(x_lin)
+        x = x_lin if f_lin < res.fun else res.x
+        wall = wall0 + time.time() - t_start
+        np.savez(args.outdir / "checkpoint.tmp.npz", x=x, iterations=it_total, wall=wall)
+        (args.outdir / "checkpoint.tmp.npz").replace(ckpt)
+        model = loss.unpack(x)
+        write_mtp(model, args.outdir / "pot.mtp")
+        pot = MTP(model)
+        rec = {"iterations": it_total, "wall_s": round(wall, 1), "loss": min(f_lin, res.fun),
+               "loss_before_lin": res.fun}
+        train_err = loss.errors(x)
+        rec["train"] = {"E_rmse_meV": 1e3 * train_err.energy_rmse,
+                        "F_rmse": train_err.forces_rmse}
+        for name, cfgs in tests.items():
+            e = compute_errors(pot, cfgs)
+            rec[name] = {"E_mae_meV": 1e3 * e.energy_mae, "E_rmse_meV": 1e3 * e.energy_rmse,
+                         "F_mae": e.forces_mae, "F_rmse": e.forces_rmse,
+                          "S_rmse_GPa": e.stress_rmse}
+        log.write(json.dumps(rec) + "\n")
+        log.flush()
+        print(json.dumps({k: rec[k] for k in ("iterations", "wall_s", "loss", "train")}),
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
