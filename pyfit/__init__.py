@@ -6,7 +6,8 @@ time :class:`pyfit.MTP` or :class:`pyfit.MTPCalculator` is used.
 
 __version__ = "0.1.0"
 
-__all__ = ["MTP", "MTPCalculator", "MTPModel", "Configuration", "generate_basis", "__version__"]
+__all__ = ["MTP", "MTPCalculator", "MTPModel", "Configuration", "generate_basis", "fit",
+           "Ensemble", "__version__"]
 
 
 def __getattr__(name):
@@ -30,4 +31,12 @@ def __getattr__(name):
         from pyfit.basis import generate_basis
 
         return generate_basis
+    if name == "fit":
+        from pyfit.fitting.trainer import fit
+
+        return fit
+    if name == "Ensemble":
+        from pyfit.ensemble import Ensemble
+
+        return Ensemble
     raise AttributeError(f"module 'pyfit' has no attribute {name!r}")

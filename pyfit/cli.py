@@ -74,22 +74,36 @@ def cmd_errors(args) -> int:
     from pyfit.io.dataset import read_configurations
     from pyfit.metrics import ErrorStats, compute_errors, format_table
 
-    pot = _load(args)
-    rows = {}
+    if args.committee:
+        from pyfit.ensemble import Ensemble, committee_spread
+
+        pot = Ensemble.load(str(args.potential), species=_species(args.species))
+    else:
+        pot = _load(args)
+    rows, spreads = {}, {}
     total = ErrorStats()
     names = [Path(p).name for p in args.data]
     unique = len(set(names)) == len(names)
     for path, name in zip(args.data, names):
-        stats = compute_errors(pot, read_configurations(path, species=pot.species),
-                               n_threads=args.threads)
+        configs = read_configurations(path, species=pot.species)
+        stats = compute_errors(pot, configs, n_threads=args.threads)
         rows[name if unique else str(path)] = stats
+        if args.committee:
+            spreads[name if unique else str(path)] = committee_spread(pot, configs, args.threads)
         total = total.merged(stats)
     if len(rows) > 1:
         rows["total"] = total
     if args.json:
-        print(json.dumps({k: v.as_dict() for k, v in rows.items()}, indent=2))
+        out = {k: v.as_dict() for k, v in rows.items()}
+        for k, v in spreads.items():
+            out[k]["committee_spread"] = v
+        print(json.dumps(out, indent=2))
     else:
         print(format_table(rows))
+        for k, v in spreads.items():
+            print(f"committee of {len(pot)} on {k}: energy spread {1e3 * v['energy_std_mean']:.3f} "
+                  f"meV/atom (max {1e3 * v['energy_std_max']:.3f}), force spread "
+                  f"{v['forces_std_rms']:.4f} eV/Å rms (max {v['forces_std_max']:.4f})")
     return 0
 
 
@@ -151,12 +165,20 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--species", help=species_help)
     e.add_argument("--json", action="store_true", help="machine-readable output")
     e.add_argument("--threads", type=int, default=1)
+    e.add_argument("--committee", action="store_true",
+                   help="POT is an ensemble: a glob ('pot.*.mtp') or comma-separated files; "
+                        "errors of the mean prediction and the committee spread")
     e.set_defaults(func=cmd_errors)
 
     i = sub.add_parser("info", help="describe a potential file")
     i.add_argument("potential", type=Path)
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=cmd_info)
+
+    from pyfit.fitting.commands import add_plot_parser, add_train_parser
+
+    add_train_parser(sub)
+    add_plot_parser(sub)
     return p
 
 
