@@ -137,6 +137,14 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_lammps_check(args) -> int:
+    from pyfit.lammps import check
+
+    ok, report = check()
+    print(report)
+    return 0 if ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pyfit", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -174,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("potential", type=Path)
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=cmd_info)
+
+    lc = sub.add_parser("lammps-check", help="tell whether LAMMPS sees pair_style mtp/lowrank")
+    lc.set_defaults(func=cmd_lammps_check)
 
     from pyfit.fitting.commands import add_plot_parser, add_train_parser
 

@@ -431,15 +431,16 @@ class Parser {
       error(rk.n, "expected 'tt_ranks = {r1, r2, r3}' (3 integers), found " + std::to_string(ranks.size()));
     const long dims[4] = {C, C, K, R};
     const long r[5] = {1, ranks[0], ranks[1], ranks[2], 1};
-    long left = 1, right = long(C) * C * K * R;
+    // each unfolding's rank is at most its smaller side: r_k <= min(r_{k-1} n_k, n_{k+1} r_{k+1})
     for (int k = 1; k <= 3; ++k) {
-      left *= dims[k - 1];
-      right /= dims[k - 1];
-      if (r[k] < 1 || r[k] > std::min(left, right))
+      const long bound = std::min(r[k - 1] * dims[k - 1], dims[k] * r[k + 1]);
+      if (r[k] < 1 || r[k] > bound)
         error(rk.n, "tt_ranks: r" + std::to_string(k) + " = " + std::to_string(r[k]) +
-                        ": expected 1.." + std::to_string(std::min(left, right)) +
-                        " (what the unfolding of (C, C, K, R) = (" + std::to_string(C) + ", " +
-                        std::to_string(C) + ", " + std::to_string(K) + ", " + std::to_string(R) + ") allows)");
+                        ": expected 1 <= r" + std::to_string(k) + " <= min(r" + std::to_string(k - 1) +
+                        " * n" + std::to_string(k) + ", n" + std::to_string(k + 1) + " * r" +
+                        std::to_string(k + 1) + ") = " + std::to_string(bound) +
+                        " for (C, C, K, R) = (" + std::to_string(C) + ", " + std::to_string(C) + ", " +
+                        std::to_string(K) + ", " + std::to_string(R) + ")");
     }
     std::vector<double> core[4];
     stored = 0;
