@@ -206,6 +206,9 @@ def test_reset_memory_moves_point():
     new = reset_memory(state, np.zeros(4), f, g)
     assert new.H is None and new.gamma == state.gamma and new.iteration == state.iteration
     assert state.H is not None  # the input is untouched
+    kept = reset_memory(state, np.zeros(4), f, g, keep_memory=True)
+    assert np.array_equal(kept.H, state.H) and kept.n_updates == state.n_updates
+    assert np.array_equal(kept.x, np.zeros(4)) and kept.f == f
 
 
 def test_non_finite_values_are_backtracked():

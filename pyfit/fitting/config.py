@@ -28,6 +28,7 @@ Example (every key optional except ``data.train`` and ``model.level``; defaults 
     rel_window = 50                # ... over the last rel_window iterations (MLIP's rule)
     max_time = 0.0                 # seconds of wall time, 0 = no limit
     linear_solve_every = 50        # exact least squares of the linear parameters, 0 = never
+    reset_after_linear_solve = false  # clear the BFGS memory after an accepted solve
     seed = 0                       # model k of an ensemble uses seed + k
     threads = 0                    # 0 = all available cores
     n_models = 1                   # ensemble size
@@ -96,6 +97,7 @@ class OptimizerConfig:
     rel_window: int = 50
     max_time: float = 0.0
     linear_solve_every: int = 50
+    reset_after_linear_solve: bool = False
     seed: int = 0
     threads: int = 0
     n_models: int = 1
@@ -226,6 +228,11 @@ def _convert(section: str, key: str, annotation: str, value):
             raise PyfitError(f"config: {where}: expected a number, found {_type_name(value)} "
                              f"({value!r})")
         return float(value)
+    if annotation == "bool":
+        if not isinstance(value, bool):
+            raise PyfitError(f"config: {where}: expected true or false, found "
+                             f"{_type_name(value)} ({value!r})")
+        return value
     if annotation == "str":
         if not isinstance(value, str):
             raise PyfitError(f"config: {where}: expected a string, found {_type_name(value)} "

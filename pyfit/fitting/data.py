@@ -91,7 +91,8 @@ def make_dataset(train, valid=(), species: Sequence[str] | None = None) -> Datas
             raise PyfitError(f"the configurations disagree on the species order "
                              f"({sorted(known)}); give the species list ([model] species)")
         species = known.pop() if known else None
-        count = len(species) if species else 1 + max(int(np.max(c.types)) for c in train + valid
+        # species the training set never shows could not be fitted: count them from it only
+        count = len(species) if species else 1 + max(int(np.max(c.types)) for c in train
                                                      if len(c.types))
     return Dataset(train, valid, species, count)
 

@@ -197,15 +197,20 @@ def initial_state(fun: Callable, x0, method: str = "bfgs", memory: int = 20) -> 
     return state
 
 
-def reset_memory(state: OptimizerState, x=None, f=None, g=None) -> OptimizerState:
+def reset_memory(state: OptimizerState, x=None, f=None, g=None,
+                 keep_memory: bool = False) -> OptimizerState:
     """A copy with the curvature memory cleared (``H = gamma I``, the scale ``gamma`` kept),
     optionally moved to a new point ``x`` with its value ``f`` and gradient ``g`` (e.g. after
-    an exact solve of some of the parameters)."""
+    an exact solve of some of the parameters). ``keep_memory=True``: only move (the jump adds
+    no curvature pair; ``H`` stays positive definite, so the next direction is still a descent
+    direction)."""
     new = state.copy()
     if x is not None:
         new.x = np.array(x, dtype=float, copy=True)
         new.f = float(f)
         new.g = np.array(g, dtype=float, copy=True)
+    if keep_memory:
+        return new
     new.H = None
     if new.method == "lbfgs":
         new.S, new.Y = np.zeros((0, new.n)), np.zeros((0, new.n))

@@ -1,7 +1,8 @@
 """Report plots (matplotlib is an optional dependency: ``pip install "pyfit[plot]"``).
 
-- :func:`parity_plot`: predicted against reference energy per atom, force components and stress
-  components (GPa), one panel each, with the RMSE in the title;
+- :func:`parity_plot`: predicted against reference energy per atom, force components and the six
+  Voigt stress components (PlusStress / volume in GPa, MLIP's sign: positive under
+  compression), one panel each, with the RMSE in the title (as ``pyfit errors`` computes it);
 - :func:`loss_plot`: the loss against iteration from a training log (JSON lines), and the
   train / valid force and energy RMSEs where they were recorded; linear solves are marked.
 """
@@ -46,8 +47,9 @@ def parity_data(potential, configs, n_threads: int = 1) -> dict:
             out["forces"][1].append(np.ravel(r.forces))
         if c.plus_stress is not None and c.cell is not None and all(c.pbc):
             v = abs(np.linalg.det(c.cell)) / EV_PER_A3_TO_GPA
-            out["stress"][0].append(np.ravel(c.plus_stress) / v)
-            out["stress"][1].append(np.ravel(r.plus_stress) / v)
+            voigt = ([0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1])
+            out["stress"][0].append(np.asarray(c.plus_stress)[voigt] / v)
+            out["stress"][1].append(np.asarray(r.plus_stress)[voigt] / v)
     return {k: (np.hstack(a) if a else np.zeros(0), np.hstack(b) if b else np.zeros(0))
             for k, (a, b) in out.items()}
 

@@ -4,8 +4,10 @@ stopping rules, JSON-lines log, live progress, atomic checkpoints, resume, signa
 Objective protocol
 ------------------
 The trainer optimises any object with these members (the dense MTP loss is wrapped by
-:class:`DenseObjective`; compressed objectives from ``pyfit.lowrank.objective.make_objective``
-follow the same protocol)::
+:class:`DenseObjective`; a ``[compression]`` table is passed, as a plain dict, to
+``pyfit.lowrank.objective.make_objective(loss, compression, rng[, species=...])``, whose result
+must follow the same protocol; ``rng`` is ``default_rng(seed + model index)``, distinct from
+the Generator later given to ``initial``)::
 
     n_params: int                              # length of the parameter vector x
     initial(rng: np.random.Generator) -> x     # starting point; all randomness from rng
@@ -29,7 +31,9 @@ A fit (per model of an ensemble, model k seeded with ``seed + k``)::
     repeat until a stopping rule holds (max_iter, relative decrease over rel_window iterations,
     wall time, optimizer converged / line search failed, a signal):
         if linear_solve_every divides the iteration: x' = linear_solve(x); accepted only if
-            the loss decreases, then the BFGS memory is reset
+            the loss decreases; the BFGS memory is kept (reset_after_linear_solve = true
+            clears it: on the 20-configuration Cu/Ag/Au test set, level 10, 300 iterations,
+            clearing it doubled the final force RMSE of dense BFGS, 0.067 vs 0.033 eV/Å)
         one BFGS iteration; log; every progress_every iterations: train / valid errors;
         every checkpoint_every iterations: atomic checkpoint (tmp file + os.replace)
 
@@ -118,7 +122,12 @@ def build_objective(loss, compression: dict | None, rng, species=None):
         raise PyfitError(f"[compression]: low-rank compression is not available in this "
                          f"installation (pyfit.lowrank.objective.make_objective: {exc}); remove "
                          "the [compression] section") from None
-    return make_objective(loss, dict(compression), rng)
+    import inspect
+
+    kwargs = {}
+    if "species" in inspect.signature(make_objective).parameters:
+        kwargs["species"] = species
+    return make_objective(loss, dict(compression), rng, **kwargs)
 
 
 class TrainingInterrupted(PyfitError):
@@ -331,7 +340,8 @@ def train_model(objective, config: TrainConfig, index: int, valid, log: Progress
                 log.record("linear_solve", model=index, iter=k, loss_before=state.f,
                            loss_after=f_lin, accepted=accepted, time=elapsed())
                 if accepted:
-                    state = reset_memory(state, x_lin, f_lin, g_lin)
+                    state = reset_memory(state, x_lin, f_lin, g_lin,
+                                         keep_memory=not opt.reset_after_linear_solve)
                 state.n_evals += 1
                 last_linear = k
             state = step(fun, state, options)
