@@ -219,26 +219,35 @@ def write_data(path, positions, types, cell, pbc=(True, True, True), ntypes=None
 
 @dataclass
 class LammpsEFS:
+    """Results of :func:`lammps_efs`, all in LAMMPS' frame (the structure rotated so that the
+    cell is lower triangular: a along x, b in the xy plane; no rotation for such cells) and in
+    the order of the input atoms."""
+
     energy: float
-    forces: np.ndarray  # (N, 3) in the frame of the input structure
-    site_energies: np.ndarray  # (N,)
+    forces: np.ndarray  # (N, 3) eV/Å
+    site_energies: np.ndarray  # (N,) eV (compute pe/atom)
     virial: np.ndarray  # (3, 3) eV, MLIP PlusStress convention (= pyfit EFS.plus_stress)
-    site_virials: np.ndarray  # (N, 6) eV: xx yy zz xy xz yz of pyfit's site virials (LAMMPS frame)
+    site_virials: np.ndarray  # (N, 6) eV: xx yy zz xy xz yz (- compute stress/atom / nktv2p)
+    positions: np.ndarray  # (N, 3) Å, the coordinates LAMMPS used
+    cell: np.ndarray  # (3, 3) rows a, b, c (periodic) or the bounding box (non-periodic)
 
 
 def lammps_efs(potential: str, positions, types, cell, pbc=(True, True, True),
-               elements=None, pair_style: str = PAIR_STYLE, ntypes: int | None = None,
+               elements=None, ntypes: int | None = None, pair_commands: str | None = None,
                lmp=None) -> LammpsEFS:
     """Evaluates a structure with LAMMPS and ``pair_style mtp/lowrank`` (``run 0``).
 
-    ``types`` are 0-based LAMMPS types minus one; ``elements`` the pair_coeff words per type
-    (default: species indices ``0 1 ...``). Forces and the virial are rotated back into the
-    frame of ``cell`` (LAMMPS needs a lower-triangular cell); site virials stay in LAMMPS' frame.
+    ``types`` are 0-based (LAMMPS type = type + 1); ``elements`` the pair_coeff words per type
+    (default: species indices ``0 1 ...``); ``pair_commands`` replaces the pair_style /
+    pair_coeff lines (e.g. for ``pair_style hybrid``). ``lmp``: a LAMMPS instance to reuse
+    (it is cleared first); by default a new one is created and closed.
     """
     q, x, (lo, hi, tilt), boundary = _prepare(positions, cell, pbc)
     types = np.asarray(types, dtype=int)
     ntypes = ntypes or int(types.max()) + 1
     elements = elements or [str(t) for t in range(ntypes)]
+    if pair_commands is None:
+        pair_commands = f"pair_style {PAIR_STYLE}\npair_coeff * * {potential} {' '.join(elements)}"
     region = "block " + " ".join(f"{float(v):.17g}" for v in (lo[0], hi[0], lo[1], hi[1], lo[2], hi[2]))
     if boundary == "p p p":
         region = region.replace("block", "prism") + " " + " ".join(f"{float(v):.17g}" for v in tilt)
@@ -260,29 +269,29 @@ def lammps_efs(potential: str, positions, types, cell, pbc=(True, True, True),
                          [float(v) for v in x.ravel()])
         if lmp.get_natoms() != n:
             raise PyfitError(f"lammps_efs: LAMMPS kept {lmp.get_natoms()} of {n} atoms")
-        lmp.commands_string(f"""
-            pair_style {pair_style}
-            pair_coeff * * {potential} {' '.join(elements)}
+        lmp.commands_string(pair_commands)
+        lmp.commands_string("""
             compute pe_atom all pe/atom
             compute s_atom all stress/atom NULL virial
             compute vir all pressure NULL virial
-            thermo_style custom step pe c_vir[1] c_vir[2] c_vir[3] c_vir[4] c_vir[5] c_vir[6]
+            thermo_style custom step pe c_vir[1]
             run 0 post no
             """)
         nlocal = lmp.extract_global("nlocal")
-        ids = np.array(lmp.numpy.extract_atom("id")[:nlocal])
-        order = np.argsort(ids)
+        order = np.argsort(np.array(lmp.numpy.extract_atom("id")[:nlocal]))
+        xl = np.array(lmp.numpy.extract_atom("x")[:nlocal])[order]
         f = np.array(lmp.numpy.extract_atom("f")[:nlocal])[order]
         pe = np.array(lmp.numpy.extract_compute("pe_atom", 1, 1)[:nlocal])[order]
         nktv2p = lmp.extract_global("nktv2p")
         sa = np.array(lmp.numpy.extract_compute("s_atom", 1, 2)[:nlocal])[order]
         boxlo, boxhi, xy, yz, xz, _, _ = lmp.extract_box()
-        volume = np.prod(np.array(boxhi) - np.array(boxlo))
+        ext = np.array(boxhi) - np.array(boxlo)
+        box = np.array([[ext[0], 0, 0], [xy, ext[1], 0], [xz, yz, ext[2]]])
         p = np.array(lmp.numpy.extract_compute("vir", 0, 1)[:6])
-        w = p * volume / nktv2p  # xx yy zz xy xz yz
+        w = p * np.prod(ext) / nktv2p  # xx yy zz xy xz yz
         W = np.array([[w[0], w[3], w[4]], [w[3], w[1], w[5]], [w[4], w[5], w[2]]])
         energy = lmp.get_thermo("pe")
     finally:
         if own:
             lmp.close()
-    return LammpsEFS(float(energy), f @ q, pe, q.T @ W @ q, -sa / nktv2p)
+    return LammpsEFS(float(energy), f, pe, W, -sa / nktv2p, xl, box)
