@@ -99,6 +99,9 @@ def test_resume_refuses_a_different_fit(tmp_path, configs):
     other["loss"] = {"forces": 0.1}
     with pytest.raises(PyfitError, match="written by a different fit"):
         pyfit.fit(configs, other, resume=True, progress=False)
+    with pytest.raises(PyfitError, match="written by a different fit"):  # other data
+        pyfit.fit(configs[:-1], settings(tmp_path, max_iter=6), resume=True, progress=False)
+    pyfit.fit(configs, settings(tmp_path, max_iter=6), resume=True, progress=False)
 
 
 def test_stopping_rules(tmp_path, configs):
@@ -350,3 +353,4 @@ def test_config_objects():
     assert cfg.fingerprint() == a
     cfg.optimizer.seed = 3  # ... what changes the iterates does
     assert cfg.fingerprint() != a
+    assert cfg.fingerprint("data1") != cfg.fingerprint("data2")

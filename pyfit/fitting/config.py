@@ -172,13 +172,17 @@ class TrainConfig:
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    def fingerprint(self) -> str:
-        """Hash of everything that changes the iterates (not the stopping limits, output paths
-        or thread count), stored in checkpoints to refuse resuming a different fit."""
+    def fingerprint(self, data_digest: str = "") -> str:
+        """Hash of the settings that change the iterates (not the stopping limits, output
+        paths, thread count or data file names) and of ``data_digest`` (the training data
+        themselves), stored in checkpoints to refuse resuming a different fit."""
         d = self.as_dict()
         for key in ("max_iter", "max_time", "rel_tol", "rel_window", "threads", "n_models"):
             d["optimizer"].pop(key)
         d.pop("output")
+        d.pop("data")
+        d["loss"].pop("config_weights")  # the weights themselves are in the data digest
+        d["data_digest"] = data_digest
         text = json.dumps(d, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -261,16 +261,32 @@ def _stop_reason(state, history, opt, elapsed) -> str | None:
     return None
 
 
+def data_digest(configs, weights=None) -> str:
+    """Hash of the training configurations (geometry and labels) and their weights."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for c in configs:
+        for a in (c.positions, c.types, c.cell, c.pbc, c.energy, c.forces, c.plus_stress):
+            h.update(b"-" if a is None else np.ascontiguousarray(a, dtype=float).tobytes())
+    if weights is not None:
+        h.update(np.ascontiguousarray(weights, dtype=float).tobytes())
+    return h.hexdigest()[:16]
+
+
 def train_model(objective, config: TrainConfig, index: int, valid, log: ProgressLog,
-                guard: SignalGuard, resume: bool = False, ensemble: bool = False) -> ModelResult:
-    """Fits model ``index`` (seed ``config.optimizer.seed + index``); see the module doc."""
+                guard: SignalGuard, resume: bool = False, ensemble: bool = False,
+                digest: str = "") -> ModelResult:
+    """Fits model ``index`` (seed ``config.optimizer.seed + index``); see the module doc.
+    ``digest``: :func:`data_digest` of the training data (part of the checkpoint's
+    fingerprint)."""
     from pyfit.metrics import compute_errors
 
     opt, out = config.optimizer, config.output
     seed = opt.seed + index
     ckpt = config.checkpoint_path(index if ensemble else None)
     pot_path = config.potential_path(index if ensemble else None)
-    fingerprint = config.fingerprint()
+    fingerprint = config.fingerprint(digest)
     options = OptimizerOptions(c1=opt.c1, c2=opt.c2)
 
     def fun(x):
@@ -420,7 +436,9 @@ def fit(dataset=None, config=None, *, valid=None, resume: bool = False, progress
                                     read_config_weights)
     from pyfit.fitting.loss import Loss, LossWeights
 
-    cfg = _as_config(config)
+    import copy
+
+    cfg = copy.deepcopy(_as_config(config))
     if isinstance(dataset, (str, os.PathLike)):
         cfg.data.train = [os.fspath(dataset)]
         dataset = None
@@ -439,6 +457,7 @@ def fit(dataset=None, config=None, *, valid=None, resume: bool = False, progress
                              cfg.model.max_dist, cfg.model.radial_basis_size)
     loss = Loss(template, ds.train, weights, n_threads=cfg.optimizer.threads,
                 config_weights=cw)
+    digest = data_digest(ds.train, cw)
     log = ProgressLog(cfg.log_path(), stream=stream, live=live, quiet=not progress)
     result = FitResult(config=cfg)
     n = cfg.optimizer.n_models
@@ -452,7 +471,8 @@ def fit(dataset=None, config=None, *, valid=None, resume: bool = False, progress
                 rng = np.random.default_rng(cfg.optimizer.seed + k)
                 objective = build_objective(loss, cfg.compression, rng, ds.species)
                 result.models.append(train_model(objective, cfg, k, ds.valid, log, guard,
-                                                 resume=resume, ensemble=n > 1))
+                                                 resume=resume, ensemble=n > 1,
+                                                 digest=digest))
     finally:
         log.close()
     return result
