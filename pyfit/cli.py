@@ -50,9 +50,10 @@ def cmd_basis(args) -> int:
 
 
 def _load(args):
-    from pyfit.potential import MTP
+    """An MLIP .mtp or a factored MTP-LOWRANK potential (chosen by the file's first line)."""
+    from pyfit.io.lowrank_file import read_potential
 
-    return MTP.load(args.potential, species=_species(getattr(args, "species", None)))
+    return read_potential(args.potential, species=_species(getattr(args, "species", None)))
 
 
 def cmd_calc_efs(args) -> int:
@@ -108,12 +109,19 @@ def cmd_errors(args) -> int:
 
 
 def cmd_info(args) -> int:
+    from pyfit.io.lowrank_file import file_kind
     from pyfit.io.mtp_file import read_mtp
 
-    m = read_mtp(args.potential)
+    extra = {}
+    if file_kind(args.potential) == "lowrank":
+        from pyfit.lowrank.commands import lowrank_info
+
+        m, extra = lowrank_info(args.potential)
+    else:
+        m = read_mtp(args.potential)
     info = {
         "file": str(args.potential),
-        "format": "MLIP .mtp " + m.version,
+        "format": "MTP-LOWRANK 1 (factored)" if extra else "MLIP .mtp " + m.version,
         "potential_name": m.potential_name,
         "trained": m.is_trained,
         "species_count": m.species_count,
@@ -128,12 +136,22 @@ def cmd_info(args) -> int:
         "radial parameters": m.n_radial_params,
         "total parameters": m.n_params,
     }
+    info.update(extra)
+    spectrum_text = None
+    if args.spectrum or args.plot:
+        from pyfit.lowrank.commands import spectrum_info
+
+        info["spectrum"], spectrum_text = spectrum_info(m, args.unfolding, args.plot)
     if args.json:
         print(json.dumps(info, indent=2))
     else:
-        width = max(len(k) for k in info)
+        width = max(len(k) for k in info if k != "spectrum")
         for k, v in info.items():
-            print(f"{k:<{width}}  {v}")
+            if k != "spectrum":
+                print(f"{k:<{width}}  {v}")
+        if spectrum_text is not None:
+            print(f"\nsingular values of the radial tensor ({args.unfolding} unfolding):")
+            print(spectrum_text)
     return 0
 
 
@@ -181,6 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="describe a potential file")
     i.add_argument("potential", type=Path)
     i.add_argument("--json", action="store_true")
+    i.add_argument("--spectrum", action="store_true",
+                   help="singular values of the radial tensor: how compressible it is")
+    i.add_argument("--unfolding", choices=["pairs", "pairs_funcs"], default="pairs",
+                   help="unfolding for --spectrum (default pairs: C*C x K*R)")
+    i.add_argument("--plot", type=Path, help="PNG of the spectrum (implies --spectrum)")
     i.set_defaults(func=cmd_info)
 
     lc = sub.add_parser("lammps-check", help="tell whether LAMMPS sees pair_style mtp/lowrank")
@@ -190,6 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_train_parser(sub)
     add_plot_parser(sub)
+
+    from pyfit.lowrank.commands import add_compress_parser, add_rank_scan_parser
+
+    add_compress_parser(sub)
+    add_rank_scan_parser(sub)
     return p
 
 

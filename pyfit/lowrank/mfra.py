@@ -104,7 +104,8 @@ def fit_mfra(objective: MatrixObjective, rng: np.random.Generator | None = None,
         ranks += [obj.rank] * (len(res.history) - 1)
         total += res.n_iter
         if at_max:
-            message = res.message
+            message = (f"reached max_iter = {max_iter}" if res.message.startswith("reached")
+                       else res.message)
             break
         if res.message == "stopped by callback":
             message = res.message
