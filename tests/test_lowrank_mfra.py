@@ -7,7 +7,7 @@ import pytest
 from pyfit.errors import PyfitError
 from pyfit.lowrank.fit import fit_objective
 from pyfit.lowrank.mfra import augment, fit_mfra
-from pyfit.lowrank.objective import MatrixObjective, make_objective
+from pyfit.lowrank.objective import MatrixObjective, objective_from_table
 from test_lowrank_objective import real_problem
 
 
@@ -89,7 +89,7 @@ def test_mfra_settings_are_checked(loss):
     {"method": "tf", "ranks": [3, 4, 3]},
 ])
 def test_every_method_fits(loss, compression, tmp_path):
-    obj = make_objective(loss, compression)
+    obj = objective_from_table(loss, compression)
     res = fit_objective(obj, rng=np.random.default_rng(2), max_iter=30, linear_solve_every=10)
     assert res.method == compression["method"]
     assert res.value < 0.9 * res.history[0]

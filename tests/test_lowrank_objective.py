@@ -9,6 +9,7 @@ from pyfit.fitting.loss import Loss, LossWeights
 from pyfit.io.lowrank_file import read_potential
 from pyfit.lowrank.factors import LowRank, TensorTrain, unfold
 from pyfit.lowrank.objective import (MatrixObjective, TTObjective, make_objective,
+                                     objective_from_table,
                                      rank_for_compression, tt_ranks_for_compression)
 from pyfit.lowrank.potential import CompressedMTP
 from pyfit import MTP
@@ -185,27 +186,33 @@ def test_rank_for_compression():
         rank_for_compression((4, 4, 4, 8), 1.5)
 
 
-def test_make_objective(loss):
-    obj = make_objective(loss, {"method": "mf", "rank": 3})
+def test_objective_from_table(loss):
+    obj = objective_from_table(loss, {"method": "mf", "rank": 3})
     assert isinstance(obj, MatrixObjective) and obj.rank == 3 and obj.method == "mf"
-    obj = make_objective(loss, {"method": "tf", "ranks": [2, 3, 2]}, np.random.default_rng(0))
-    assert isinstance(obj, TTObjective) and obj.ranks == (2, 3, 2)
-    obj = make_objective(loss, {"method": "mf", "compression": 0.5})
+    obj = make_objective(loss, {"method": "tf", "ranks": [2, 3, 2]}, np.random.default_rng(0),
+                         species=["Nb", "Mo"])
+    assert isinstance(obj, TTObjective) and obj.ranks == (2, 3, 2) and obj.species == ["Nb", "Mo"]
+    assert isinstance(make_objective(loss, {"method": "mf", "rank": 2}), MatrixObjective)
+    for method in ("rmf", "mfra"):
+        with pytest.raises(PyfitError, match=rf"method = {method}: pyfit train runs Euclidean "
+                                             rf"BFGS.*pyfit compress --method {method}"):
+            make_objective(loss, {"method": method, "rank": 2}, np.random.default_rng(0))
+    obj = objective_from_table(loss, {"method": "mf", "compression": 0.5})
     assert obj.rank == rank_for_compression((2, 2, 2, 8), 0.5)
-    obj = make_objective(loss, {"method": "mfra", "r_max": 3, "r0": 1, "every": 5})
+    obj = objective_from_table(loss, {"method": "mfra", "r_max": 3, "r0": 1, "every": 5})
     assert obj.rank == 3 and obj.settings == {"r_max": 3, "r0": 1, "every": 5}
     with pytest.raises(PyfitError, match="unknown key 'rnak'"):
-        make_objective(loss, {"method": "mf", "rnak": 3})
+        objective_from_table(loss, {"method": "mf", "rnak": 3})
     with pytest.raises(PyfitError, match="method: expected mf, rmf, mfra or tf, found 'svd'"):
-        make_objective(loss, {"method": "svd", "rank": 2})
+        objective_from_table(loss, {"method": "svd", "rank": 2})
     with pytest.raises(PyfitError, match=r"rank 5 .* \(4 x 16\): expected an integer 1 <= rank "
                                          r"<= 4"):
-        make_objective(loss, {"method": "mf", "rank": 5})
+        objective_from_table(loss, {"method": "mf", "rank": 5})
     with pytest.raises(PyfitError, match="tf takes ranks"):
-        make_objective(loss, {"method": "tf", "rank": 2})
+        objective_from_table(loss, {"method": "tf", "rank": 2})
     with pytest.raises(PyfitError, match="needs rank = r or compression"):
-        make_objective(loss, {"method": "rmf"})
+        objective_from_table(loss, {"method": "rmf"})
     with pytest.raises(PyfitError, match="inconsistent with the shape"):
-        make_objective(loss, {"method": "tf", "ranks": [3, 3, 3]})
+        objective_from_table(loss, {"method": "tf", "ranks": [3, 3, 3]})
     with pytest.raises(PyfitError, match=r"mf: expected 47 parameters, found shape \(84,\)"):
         MatrixObjective(loss, 2).value(np.zeros(84))

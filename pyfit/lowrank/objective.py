@@ -30,7 +30,8 @@ from pyfit.lowrank.factors import (LowRank, TensorTrain, _check_tt_ranks, _max_t
                                    unfold, unfolding_shape)
 from pyfit.lowrank.potential import CompressedMTP
 
-__all__ = ["MatrixObjective", "TTObjective", "make_objective", "COMPRESSION_KEYS",
+__all__ = ["MatrixObjective", "TTObjective", "make_objective", "objective_from_table",
+           "COMPRESSION_KEYS",
            "rank_for_compression", "tt_ranks_for_compression"]
 
 
@@ -318,12 +319,31 @@ COMPRESSION_KEYS = {
 
 def make_objective(loss, compression: dict, rng: np.random.Generator | None = None,
                    species=None):
+    """The trainer's factory (``pyfit train`` with a ``[compression]`` table): the objective of
+    :func:`objective_from_table` for the methods the trainer's Euclidean BFGS fits faithfully,
+    ``mf`` and ``tf``. ``rmf`` (Riemannian BFGS) and ``mfra`` (rank augmentation: the number
+    of parameters changes during the fit) need their own optimisers and are refused with a
+    pointer to them, rather than silently fitted as plain MF. ``rng`` is unused (starting points
+    come from ``objective.initial(rng)``)."""
+    obj = objective_from_table(loss, compression, species)
+    if obj.method in ("rmf", "mfra"):
+        needs = ("R-MF needs the Riemannian BFGS" if obj.method == "rmf"
+                 else "MFRA needs the rank augmentation")
+        raise PyfitError(
+            f"[compression] method = {obj.method}: pyfit train runs Euclidean BFGS, which would "
+            f"fit plain MF; {needs} of pyfit.lowrank (pyfit compress --method {obj.method} "
+            f"--finetune DATA, or pyfit.lowrank.fit.fit_objective); use method = mf or tf with "
+            f"pyfit train")
+    return obj
+
+
+def objective_from_table(loss, compression: dict, species=None):
     """The factored objective described by a ``[compression]`` table (keys: COMPRESSION_KEYS).
 
     ``method = "mf" | "rmf" | "mfra"`` gives a :class:`MatrixObjective` (for rmf and mfra it
-    also carries the optimiser settings: ``sufficient_descent``; ``r0``, ``delta_r``,
-    ``every``, ``r_max``); ``"tf"`` a :class:`TTObjective`. ``rng`` is unused here (starting
-    points come from ``objective.initial(rng)``) and accepted for the trainer's protocol.
+    also carries the optimiser settings in ``.settings``: ``sufficient_descent``; ``r0``,
+    ``delta_r``, ``every``, ``r_max``, used by :func:`pyfit.lowrank.fit.fit_objective`);
+    ``"tf"`` a :class:`TTObjective`.
     """
     if not isinstance(compression, dict):
         raise PyfitError(f"[compression]: expected a table, found {type(compression).__name__}")
