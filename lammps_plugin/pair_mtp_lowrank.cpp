@@ -277,7 +277,7 @@ void PairMTPLowRank::coeff(int narg, char **arg)
     if (el == "NULL") {
       z = -1;
     } else if (el.find_first_not_of("0123456789") == std::string::npos) {
-      z = std::stoi(el.substr(0, 9));
+      z = el.size() > 6 ? C : std::stoi(el);
       if (z >= C)
         error->all(FLERR, "pair mtp/lowrank: species index {} (atom type {}) out of range: {} "
                           "has species_count = {}; expected 0..{}", el, t, path_, C, C - 1);

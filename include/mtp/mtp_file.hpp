@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include "basis_check.hpp"
+#include "lowrank.hpp"
 #include "model.hpp"
 
 namespace mtp {
@@ -414,14 +416,7 @@ class Parser {
     const auto U = matrix("mf_u", m, r, rows_u);
     const auto V = matrix("mf_v", n, r, "one line per column of the unfolding, mf_rank numbers each");
     stored = static_cast<long>((m + n) * r);
-    std::vector<double> c(m * n, 0.0);  // M = U V^T, flat index row * n + col = dense layout
-    for (size_t a = 0; a < m; ++a)
-      for (size_t b = 0; b < n; ++b) {
-        double s = 0.0;
-        for (int k = 0; k < r; ++k) s += U[a * r + k] * V[b * r + k];
-        c[a * n + b] = s;
-      }
-    return c;
+    return contract_mf(U, V, m, n, r);
   }
 
   std::vector<double> tt_radial(int C, int K, int R, long& stored) const {
@@ -458,31 +453,7 @@ class Parser {
                        "core " + expect + ": line a*n+i holds core[a, i, :]");
       stored += static_cast<long>(core[k].size());
     }
-    // c[i,j,mu,b] = sum core1[0,i,:] core2[:,j,:] core3[:,mu,:] core4[:,b,0], contracted left to
-    // right, each sum over the bond index in ascending order.
-    std::vector<double> t12(size_t(C) * C * r[2], 0.0), t123(size_t(C) * C * K * r[3], 0.0);
-    for (int i = 0; i < C; ++i)
-      for (int j = 0; j < C; ++j)
-        for (long b = 0; b < r[2]; ++b) {
-          double s = 0.0;
-          for (long a = 0; a < r[1]; ++a) s += core[0][i * r[1] + a] * core[1][(a * C + j) * r[2] + b];
-          t12[(size_t(i) * C + j) * r[2] + b] = s;
-        }
-    for (size_t ij = 0; ij < size_t(C) * C; ++ij)
-      for (int mu = 0; mu < K; ++mu)
-        for (long c3 = 0; c3 < r[3]; ++c3) {
-          double s = 0.0;
-          for (long b = 0; b < r[2]; ++b) s += t12[ij * r[2] + b] * core[2][(b * K + mu) * r[3] + c3];
-          t123[(ij * K + mu) * r[3] + c3] = s;
-        }
-    std::vector<double> c(size_t(C) * C * K * R, 0.0);
-    for (size_t ijm = 0; ijm < size_t(C) * C * K; ++ijm)
-      for (int b = 0; b < R; ++b) {
-        double s = 0.0;
-        for (long c3 = 0; c3 < r[3]; ++c3) s += t123[ijm * r[3] + c3] * core[3][c3 * R + b];
-        c[ijm * R + b] = s;
-      }
-    return c;
+    return contract_tt(core, C, K, R, r);
   }
 
   // ---------------------------------------------------------------- assembly
@@ -524,7 +495,8 @@ class Parser {
     count_check("alpha_index_basic", "alpha_index_basic_count", nb);
     count_check("alpha_index_times", "alpha_index_times_count", nt);
     count_check("alpha_moment_mapping", "alpha_scalar_moments", ns);
-    check_basis(M, nb, nt, basic, times, mapping, m.K);
+    const BasisProblem bp = find_basis_problem(M, nb, nt, basic, times, mapping, m.K);
+    if (!bp.key.empty()) error(need(bp.key).n, bp.message);
 
     if (!has("species_coeffs") || !has("moment_coeffs") || (!lowrank_ && !has("radial_coeffs")))
       error(last_, "the potential is untrained (no radial_coeffs / species_coeffs / moment_coeffs); "
@@ -561,10 +533,17 @@ class Parser {
         if (int(pf.species_names.size()) != m.C)
           error(sn.n, "species_names has " + std::to_string(pf.species_names.size()) +
                           " names; expected " + std::to_string(m.C) + " (species_count)");
-        for (size_t a = 0; a < pf.species_names.size(); ++a)
+        for (size_t a = 0; a < pf.species_names.size(); ++a) {
+          const std::string& nm = pf.species_names[a];
+          bool ok = std::isalpha(static_cast<unsigned char>(nm[0])) != 0;
+          for (char ch : nm) ok = ok && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '_');
+          if (!ok)
+            error(sn.n, "species_names: '" + nm + "' is not an element symbol; expected a letter "
+                        "followed by letters, digits or '_'");
           for (size_t b = 0; b < a; ++b)
             if (pf.species_names[a] == pf.species_names[b])
               error(sn.n, "species_names: '" + pf.species_names[a] + "' appears twice; expected distinct names");
+        }
       }
     }
     try {
@@ -573,67 +552,6 @@ class Parser {
       error(need("alpha_index_basic").n, e.what());
     }
     return pf;
-  }
-
-  void check_basis(int M, int nb, int nt, const std::vector<int>& basic, const std::vector<int>& times,
-                   const std::vector<int>& mapping, int K) const {
-    const int lb = need("alpha_index_basic").n, lt = need("alpha_index_times").n,
-              lm = need("alpha_moment_mapping").n;
-    auto entry = [](const std::vector<int>& v, int e) {
-      return "{" + std::to_string(v[4 * e]) + ", " + std::to_string(v[4 * e + 1]) + ", " +
-             std::to_string(v[4 * e + 2]) + ", " + std::to_string(v[4 * e + 3]) + "}";
-    };
-    if (nb == 0) error(lb, "alpha_index_basic: expected at least one basic moment, found none");
-    if (nb > M)
-      error(lb, "alpha_index_basic: " + std::to_string(nb) + " basic moments but alpha_moments_count = " +
-                    std::to_string(M) + "; expected alpha_moments_count >= alpha_index_basic_count");
-    if (M > nb + nt)
-      error(need("alpha_moments_count").n, "expected at most " + std::to_string(nb + nt) +
-                                               " moments (basic + contractions), found alpha_moments_count = " + std::to_string(M));
-    for (int e = 0; e < nb; ++e) {
-      if (basic[4 * e] < 0 || basic[4 * e] >= K)
-        error(lb, "alpha_index_basic: entry " + std::to_string(e) + " " + entry(basic, e) +
-                      ": expected mu in 0.." + std::to_string(K - 1) + " (radial_funcs_count = " + std::to_string(K) + ")");
-      if (basic[4 * e + 1] < 0 || basic[4 * e + 2] < 0 || basic[4 * e + 3] < 0)
-        error(lb, "alpha_index_basic: entry " + std::to_string(e) + " " + entry(basic, e) + ": expected powers a, b, c >= 0");
-    }
-    std::vector<int> last_write(M, -1);
-    for (int e = 0; e < nt; ++e) {
-      const int* t = &times[4 * e];
-      if (t[0] < 0 || t[1] < 0 || t[0] >= M || t[1] >= M)
-        error(lt, "alpha_index_times: entry " + std::to_string(e) + " " + entry(times, e) +
-                      ": expected moment indices i, j in 0.." + std::to_string(M - 1) + " (alpha_moments_count = " + std::to_string(M) + ")");
-      if (t[3] < nb || t[3] >= M)
-        error(lt, "alpha_index_times: entry " + std::to_string(e) + " " + entry(times, e) + ": expected out in " +
-                      std::to_string(nb) + ".." + std::to_string(M - 1) + " (basic moments are 0.." + std::to_string(nb - 1) + ")");
-      last_write[t[3]] = e;
-    }
-    std::vector<char> computed(M, 0);
-    for (int b = 0; b < nb; ++b) computed[b] = 1;
-    for (int e = 0; e < nt; ++e) {
-      const int* t = &times[4 * e];
-      for (int col = 0; col < 2; ++col)
-        if (last_write[t[col]] >= e)
-          error(lt, "alpha_index_times: entry " + std::to_string(e) + " " + entry(times, e) + " reads moment " +
-                        std::to_string(t[col]) + " before its last contribution (entry " + std::to_string(last_write[t[col]]) +
-                        "); expected contractions ordered so that every input is complete");
-      computed[t[3]] = 1;
-    }
-    if (mapping.empty()) error(lm, "alpha_moment_mapping: expected at least one scalar moment, found none");
-    for (size_t a = 0; a < mapping.size(); ++a) {
-      if (mapping[a] < 0 || mapping[a] >= M)
-        error(lm, "alpha_moment_mapping: entry " + std::to_string(a) + " = " + std::to_string(mapping[a]) +
-                      ": expected a moment index in 0.." + std::to_string(M - 1));
-      if (!computed[mapping[a]])
-        error(lt, "alpha_index_times: moment " + std::to_string(mapping[a]) +
-                      " is used but never computed (no alpha_index_times entry has out = " + std::to_string(mapping[a]) + ")");
-    }
-    for (int e = 0; e < nt; ++e)
-      for (int col = 0; col < 2; ++col)
-        if (!computed[times[4 * e + col]])
-          error(lt, "alpha_index_times: moment " + std::to_string(times[4 * e + col]) +
-                        " is used but never computed (no alpha_index_times entry has out = " +
-                        std::to_string(times[4 * e + col]) + ")");
   }
 };
 
