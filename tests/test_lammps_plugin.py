@@ -75,7 +75,8 @@ def realistic(model, pos, types, cell, max_force=3.0):
 
 def compare(l, pot, types, pbc=(True, True, True)):
     """pyfit on LAMMPS' coordinates vs the LAMMPS result; returns the max force difference."""
-    cfg = Configuration(positions=l.positions, types=np.asarray(types), cell=l.cell, pbc=pbc)
+    cfg = Configuration(positions=l.positions, types=np.asarray(types),
+                        cell=l.cell if all(pbc) else None, pbc=pbc)
     r = pot.evaluate(cfg, site_virials=True)
     dF = np.abs(l.forces - r.forces).max()
     assert dF <= TOL, f"max |dF| = {dF:.3g} eV/Å"
@@ -202,6 +203,17 @@ def test_null_type_is_skipped(lmp, tmp_path):
     assert np.abs(l.forces[keep] - r.forces).max() <= TOL
     assert np.all(l.forces[~keep] == 0.0) and np.all(l.site_energies[~keep] == 0.0)
     assert abs(l.energy - r.energy) <= TOL * abs(r.energy)
+    # under pair_style hybrid LAMMPS asks for the virial explicitly (no fdotr)
+    assert np.abs(l.virial - r.plus_stress).max() <= TOL * np.abs(r.plus_stress).max()
+
+
+def test_non_periodic_cluster(lmp, tmp_path):
+    rng = np.random.default_rng(8)
+    pos, types, cell = lattice(rng, 2, reps=(2, 2, 2), noise=0.1)
+    model = realistic(random_model(12, 2, rng), pos, types, cell)
+    write_mtp(model, tmp_path / "p.mtp", precision=16)
+    l = lammps_efs(str(tmp_path / "p.mtp"), pos, types, None, pbc=(False,) * 3, ntypes=2, lmp=lmp)
+    compare(l, MTP(model), types, pbc=(False, False, False))
 
 
 # --------------------------------------------------------------------------- dynamics
