@@ -1,0 +1,230 @@
+"""NbMoTaW level-16 comparison of compressed MTPs (the low-rank paper's Table 2, small scale).
+
+Base (dense), MF, R-MF, MFRA and TF MTPs are fitted from random starts on a fixed random subset
+of the NbMoTaW training files (../shared/data/NbMoTaW, 4 species, cutoff 5 Å), each for the same
+number of iterations, with 3 seeds; errors are measured on a fixed random subset of the *_Test
+files. Ranks: the "optimal" MF rank is picked by ``pyfit.lowrank.compress.rank_scan`` (compress
+the seed-0 base fit at ranks 3..10, refit each briefly on the training subset, lowest loss on a
+separate validation subset among ranks that remove >= 20 % of the radial parameters); the other
+methods use the rank with the closest radial parameter count (R-MF, TF) and MFRA the MF rank.
+"~50 %" ranks are the ones closest to half of the 512 radial parameters.
+
+Every fit is appended to OUT/runs.jsonl as soon as it finishes (the script skips fits already
+there, so it can be stopped and resumed); OUT/table.md is the summary (mean ± std over seeds).
+
+Usage: python bench/bench_lowrank_nbmotaw.py OUT [--n-train 150] [--n-valid 50] [--n-test 100]
+       [--iters 150] [--seeds 0,1,2] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from pyfit.basis import generate_basis
+from pyfit.fitting.loss import Loss
+from pyfit.io.nbmotaw import read_nbmotaw_json
+from pyfit.lowrank.compress import pick_ranks, rank_scan
+from pyfit.lowrank.fit import fit_euclidean, fit_objective
+from pyfit.lowrank.objective import (MatrixObjective, TTObjective, rank_for_compression,
+                                     tt_ranks_for_compression)
+from pyfit.model import MTPModel
+
+SPECIES = ["Mo", "Nb", "Ta", "W"]
+
+
+class DenseObjective:
+    """The base MTP: all C*C*K*R radial parameters free."""
+
+    method = "base"
+
+    def __init__(self, loss):
+        self.loss = loss
+        self.n_params = loss.n_params
+        self.n_radial_params = loss.radial_slice.stop
+
+    def initial(self, rng):
+        return self.loss.initial_params(rng)
+
+    def value(self, x):
+        return self.loss.value(x)
+
+    def value_and_grad(self, x):
+        return self.loss.value_and_grad(x)
+
+    def linear_solve(self, x):
+        return self.loss.linear_solve(x)
+
+    def dense(self, x):
+        return np.asarray(x)
+
+
+def template(level: int) -> MTPModel:
+    b = generate_basis(level)
+    return MTPModel(species_count=4, min_dist=1.9, max_dist=5.0, radial_basis_size=8,
+                    radial_funcs_count=b.radial_funcs_count,
+                    alpha_moments_count=b.alpha_moments_count,
+                    alpha_index_basic=b.alpha_index_basic, alpha_index_times=b.alpha_index_times,
+                    alpha_moment_mapping=b.alpha_moment_mapping)
+
+
+def load(data: Path, n_train: int, n_valid: int, n_test: int, seed: int = 0):
+    train, test = [], []
+    for path in sorted(data.glob("*.json")):
+        cfgs = read_nbmotaw_json(path, species=SPECIES)
+        (test if path.name.endswith("_Test.json") else train).extend(cfgs)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(train))
+    pick_test = rng.permutation(len(test))[:n_test]
+    return ([train[i] for i in order[:n_train]],
+            [train[i] for i in order[n_train:n_train + n_valid]],
+            [test[i] for i in pick_test])
+
+
+def record(obj, res, test: Loss, seconds: float, seed: int, label: str) -> dict:
+    params = res.objective.dense(res.x)
+    e = test.errors(params)
+    return {"label": label, "method": res.method, "seed": seed,
+            "ranks": list(res.ranks[-1:]) if res.ranks else
+            (list(res.objective.ranks) if hasattr(res.objective, "ranks") else []),
+            "n_radial": int(res.objective.n_radial_params), "train_loss": float(res.value),
+            "test_loss": float(test.value(params)), "E_rmse": e.energy_rmse,
+            "F_rmse": e.forces_rmse, "S_rmse": e.stress_rmse, "iters": int(res.n_iter),
+            "seconds": round(seconds, 1), "message": res.message}
+
+
+def main(argv=None):
+    root = Path(__file__).resolve().parents[1]
+    p = argparse.ArgumentParser()
+    p.add_argument("outdir", type=Path)
+    p.add_argument("--data", type=Path, default=root.parent / "shared" / "data" / "NbMoTaW")
+    p.add_argument("--level", type=int, default=16)
+    p.add_argument("--n-train", type=int, default=150)
+    p.add_argument("--n-valid", type=int, default=50)
+    p.add_argument("--n-test", type=int, default=100)
+    p.add_argument("--iters", type=int, default=150)
+    p.add_argument("--scan-iters", type=int, default=30)
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--only", default="", help="comma-separated labels to run (default all)")
+    args = p.parse_args(argv)
+    args.outdir.mkdir(parents=True, exist_ok=True)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    train, valid, test_cfgs = load(args.data, args.n_train, args.n_valid, args.n_test)
+    tmpl = template(args.level)
+    loss = Loss(tmpl, train, n_threads=args.threads)
+    test = Loss(tmpl, test_cfgs, n_threads=args.threads)
+    runs_path = args.outdir / "runs.jsonl"
+    done = {}
+    if runs_path.exists():
+        for line in runs_path.read_text().splitlines():
+            r = json.loads(line)
+            done[(r["label"], r["seed"])] = r
+    meta = {"n_train": len(train), "train_atoms": sum(c.n_atoms for c in train),
+            "n_valid": len(valid), "n_test": len(test_cfgs),
+            "test_atoms": sum(c.n_atoms for c in test_cfgs), "iters": args.iters,
+            "level": args.level, "seeds": seeds}
+    print(json.dumps(meta), flush=True)
+
+    def run(label, make, seed, **settings):
+        if args.only and label not in args.only.split(","):
+            return done.get((label, seed))
+        if (label, seed) in done:
+            return done[(label, seed)]
+        obj = make()
+        t0 = time.perf_counter()
+        rng = np.random.default_rng(seed)
+        if obj.method == "base":
+            res = fit_euclidean(obj, obj.initial(rng), max_iter=args.iters,
+                                linear_solve_every=50)
+            res.objective = obj
+        else:
+            res = fit_objective(obj, rng=rng, max_iter=args.iters, linear_solve_every=50,
+                                **settings)
+        rec = record(obj, res, test, time.perf_counter() - t0, seed, label)
+        np.save(args.outdir / f"x_{label.split()[0]}_{len(done)}_seed{seed}.npy", res.x)
+        if obj.method == "base" and seed == seeds[0]:
+            np.save(args.outdir / "base_seed0.npy", res.x)
+        with open(runs_path, "a") as fh:
+            fh.write(json.dumps(rec) + "\n")
+        done[(label, seed)] = rec
+        print(json.dumps(rec), flush=True)
+        return rec
+
+    # 1. base fits (seed 0 first: its potential feeds the rank scan)
+    run("base", lambda: DenseObjective(loss), seeds[0])
+    shape = (4, 4, tmpl.radial_funcs_count, 8)
+    scan_path = args.outdir / "scan.json"
+    if scan_path.exists():
+        scan = json.loads(scan_path.read_text())
+    else:
+        base_model = loss.unpack(np.load(args.outdir / "base_seed0.npy"))
+        rows, base = rank_scan(base_model, train, valid, "mf", ranks=list(range(3, 11)),
+                               max_iter=args.scan_iters, n_threads=args.threads)
+        picks = pick_ranks(rows)
+        scan = {"rows": [dict(vars(r), ranks=list(r.ranks)) for r in rows], "base": base,
+                "optimal": list(picks["optimal"].ranks), "half": list(picks["half"].ranks)}
+        scan_path.write_text(json.dumps(scan, indent=2) + "\n")
+    print("scan:", scan["optimal"], scan["half"], flush=True)
+    r_opt = scan["optimal"][0]
+    m, n = 16, 4 * 8
+    target = r_opt * (m + n)
+    r_rmf_opt = min(range(1, m + 1), key=lambda r: (abs(r * (m + n - r) - target), r))
+    tt_opt = tt_ranks_for_compression(shape, 1 - target / 512)
+    r_half = rank_for_compression(shape, 0.5)
+    r_rmf_half = rank_for_compression(shape, 0.5, method="rmf")
+    tt_half = tt_ranks_for_compression(shape, 0.5)
+    mfra = {"r0": max(1, r_opt // 4), "delta_r": max(1, r_opt // 4), "every": 20}
+    mfra_half = {"r0": max(1, r_half // 4), "delta_r": max(1, r_half // 4), "every": 20}
+    configs = [
+        ("base", lambda: DenseObjective(loss), {}),
+        (f"mf r={r_opt} (opt)", lambda: MatrixObjective(loss, r_opt), {}),
+        (f"rmf r={r_rmf_opt} (opt)", lambda: MatrixObjective(loss, r_rmf_opt, method="rmf"), {}),
+        (f"mfra r={r_opt} (opt)", lambda: MatrixObjective(loss, r_opt, method="mfra"), mfra),
+        (f"tf {tt_opt} (opt)", lambda: TTObjective(loss, tt_opt), {}),
+        (f"mf r={r_half} (~50%)", lambda: MatrixObjective(loss, r_half), {}),
+        (f"rmf r={r_rmf_half} (~50%)", lambda: MatrixObjective(loss, r_rmf_half, method="rmf"),
+         {}),
+        (f"mfra r={r_half} (~50%)", lambda: MatrixObjective(loss, r_half, method="mfra"),
+         mfra_half),
+        (f"tf {tt_half} (~50%)", lambda: TTObjective(loss, tt_half), {}),
+    ]
+    for seed in seeds:
+        for label, make, settings in configs:
+            run(label, make, seed, **settings)
+    write_table(args.outdir, configs, done, meta, scan)
+
+
+def write_table(outdir, configs, done, meta, scan):
+    lines = [f"NbMoTaW level {meta['level']}: {meta['n_train']} training configurations "
+             f"({meta['train_atoms']} atoms), {meta['n_test']} test configurations "
+             f"({meta['test_atoms']} atoms), {meta['iters']} iterations per fit, seeds "
+             f"{meta['seeds']}; rank scan: optimal MF rank {scan['optimal']}, ~50% "
+             f"{scan['half']}.", "",
+             "| model | radial params | train loss | test loss | E RMSE meV/atom | "
+             "F RMSE eV/Å | S RMSE GPa |", "|---|---|---|---|---|---|---|"]
+
+    def ms(values, scale=1.0, fmt="{:.3f}"):
+        v = np.array(values, dtype=float) * scale
+        return f"{fmt.format(v.mean())} ± {fmt.format(v.std(ddof=1) if len(v) > 1 else 0.0)}"
+
+    for label, _, _ in configs:
+        rs = [r for (lab, _), r in done.items() if lab == label]
+        if not rs:
+            continue
+        lines.append(f"| {label} | {rs[0]['n_radial']} | "
+                     f"{ms([r['train_loss'] for r in rs], 1e3, '{:.3f}')}e-3 | "
+                     f"{ms([r['test_loss'] for r in rs], 1e3, '{:.3f}')}e-3 | "
+                     f"{ms([r['E_rmse'] for r in rs], 1e3, '{:.2f}')} | "
+                     f"{ms([r['F_rmse'] for r in rs], 1, '{:.4f}')} | "
+                     f"{ms([r['S_rmse'] for r in rs], 1, '{:.3f}')} |")
+    (outdir / "table.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
