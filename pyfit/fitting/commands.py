@@ -32,6 +32,8 @@ def add_train_parser(sub) -> None:
     t.add_argument("--method", choices=["bfgs", "lbfgs"])
     t.add_argument("--max-iter", type=int)
     t.add_argument("--max-time", type=float, help="seconds of wall time")
+    t.add_argument("--rel-tol", type=float,
+                   help="stop when the loss fell by less than this fraction over 50 iterations")
     t.add_argument("--linear-solve-every", type=int)
     t.add_argument("--seed", type=int)
     t.add_argument("--threads", type=int, help="0 = all cores")
@@ -67,7 +69,8 @@ def cmd_train(args) -> int:
         "loss": {"energy": args.energy_weight, "forces": args.force_weight,
                  "stress": args.stress_weight},
         "optimizer": {"method": args.method, "max_iter": args.max_iter,
-                      "max_time": args.max_time, "linear_solve_every": args.linear_solve_every,
+                      "max_time": args.max_time, "rel_tol": args.rel_tol,
+                      "linear_solve_every": args.linear_solve_every,
                       "seed": args.seed, "threads": args.threads, "n_models": args.n_models},
         "output": {"potential": args.output, "log": args.log, "checkpoint": args.checkpoint,
                    "checkpoint_every": args.checkpoint_every,

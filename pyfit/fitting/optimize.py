@@ -25,8 +25,10 @@ Algorithm (Nocedal & Wright, *Numerical Optimization*, 2nd ed., algorithms 3.5, 
   most of the time, so an iteration costs about one evaluation). MLIP-2 uses ``c1 = 0.1``,
   ``c2 = 0.5`` (a more exact search, more evaluations per iteration); pass
   ``OptimizerOptions(c1=0.1, c2=0.5)`` to match it.
-- The first step after a reset (no curvature information yet) is ``-g`` scaled to length 1
-  (``alpha0 = min(1, 1/|g|)``); later steps start from ``alpha = 1``.
+- The first step (no curvature information yet) is ``-g`` with ``alpha0 = min(1, 1/|g|,
+  2 f/|g|^2)`` (the last term, used only when ``f > 0``, is the exact step for a quadratic
+  whose minimum is 0: least-squares losses start with a sensibly scaled step instead of many
+  backtracking evaluations); later steps start from ``alpha = 1``.
 - Pairs with ``s.y <= 1e-10 |s| |y|`` are skipped (the update would lose positive definiteness).
 - Line-search failure: when the search ends without a point satisfying the strong Wolfe
   conditions it still accepts its lowest point that satisfies sufficient decrease. When no
@@ -378,7 +380,10 @@ def step(fun: Callable, state: OptimizerState,
             return new
     fresh = new.n_updates == 0
     if fresh and new.gamma <= 0:
-        alpha0 = min(1.0, 1.0 / float(np.linalg.norm(d)))
+        gg = float(d @ d)
+        alpha0 = min(1.0, 1.0 / math.sqrt(gg))
+        if state.f > 0:  # a loss bounded below by 0: the linear model reaches 0 at f/g.g
+            alpha0 = min(alpha0, 2.0 * state.f / gg)
     else:
         alpha0 = 1.0
     p, n_evals, _ = _line_search(fun, state.x, state.f, d, dphi0, alpha0, opts)

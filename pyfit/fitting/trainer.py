@@ -457,6 +457,7 @@ def fit(dataset=None, config=None, *, valid=None, resume: bool = False, progress
                              cfg.model.max_dist, cfg.model.radial_basis_size)
     loss = Loss(template, ds.train, weights, n_threads=cfg.optimizer.threads,
                 config_weights=cw)
+    cfg.optimizer.threads = loss.n_threads  # 0 resolved to the available cores
     digest = data_digest(ds.train, cw)
     log = ProgressLog(cfg.log_path(), stream=stream, live=live, quiet=not progress)
     result = FitResult(config=cfg)
