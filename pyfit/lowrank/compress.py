@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pyfit.errors import PyfitError
-from pyfit.lowrank.factors import LowRank, TensorTrain, unfold, unfolding_shape
+from pyfit.lowrank.factors import unfold, unfolding_shape
 from pyfit.lowrank.objective import (MatrixObjective, TTObjective, rank_for_compression,
                                      tt_ranks_for_compression)
 from pyfit.lowrank.potential import CompressedMTP
