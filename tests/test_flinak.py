@@ -283,3 +283,62 @@ def test_short_mtp_npt_density(tmp_path):
     assert d["samples"] == 21 and np.isfinite(d["mean"]) and np.isfinite(d["err"])
     assert abs(d["mean"] / TEACHER_DENSITY_1000K - 1.0) < 0.10, d
     assert result["n_radial_params"] == 256 and result["elements"] == list(SPECIES)
+
+
+# radial parameters each model config must realise (md_examples/flinak/README.md)
+EXPECTED_RADIAL = {"base": 512, "mf_opt": 384, "mfra_opt": 384, "rmf_opt": 320, "tf_opt": 304,
+                   "mf_50": 240, "mfra_50": 240, "rmf_50": 252, "tf_50": 252}
+
+
+def test_model_configs(sample):
+    """Every models/*.toml parses with the trainer's schema (level 16, Li Na K F, cutoff 5 A,
+    3 seeds, the shared data files) and its [compression] table builds an objective with the
+    documented number of radial parameters."""
+    from pyfit.fitting.config import load_config
+    from pyfit.fitting.loss import Loss, LossWeights
+    from pyfit.fitting.trainer import make_template
+    from pyfit.lowrank.objective import objective_from_table
+
+    tomls = sorted((EXAMPLE / "models").glob("*.toml"))
+    assert sorted(t.stem for t in tomls) == sorted(EXPECTED_RADIAL)
+    template = None
+    for path in tomls:
+        cfg = load_config(path)
+        m = cfg.model
+        assert (m.level, m.species, m.max_dist, cfg.optimizer.n_models) == \
+            (16, list(SPECIES), 5.0, 3), path.name
+        # below the closest Li-F approach of the teacher data (1.203 A), above the Li-F turnover
+        assert 0.9 < m.min_dist < 1.2
+        assert [os.path.normpath(p) for p in cfg.data.train] == \
+            [os.path.normpath(EXAMPLE / "data" / "train.cfg")]
+        suffix = ".mtp" if cfg.compression is None else ".mtplr"  # MLIP / MTP-LOWRANK
+        assert Path(cfg.output.potential).name == path.stem + suffix
+        if template is None:
+            template = make_template(m.level, len(SPECIES), m.min_dist, m.max_dist,
+                                     m.radial_basis_size)
+            loss = Loss(template, sample[:1], LossWeights(cfg.loss.energy, cfg.loss.forces,
+                                                          cfg.loss.stress), n_threads=1)
+        if cfg.compression is None:
+            n_radial = template.n_radial_params
+        else:
+            objective = objective_from_table(loss, cfg.compression, list(SPECIES))
+            assert objective.method == cfg.compression["method"]
+            n_radial = objective.n_radial_params
+        assert n_radial == EXPECTED_RADIAL[path.stem], path.name
+
+
+def test_train_all_commands():
+    """train_all.py: pyfit train for base / mf / tf, pyfit compress of each base member for
+    rmf / mfra, with the TOML's ranks and settings."""
+    r = _script("train_all.py", "--dry-run", "rmf_opt", "mfra_50", "tf_50", "--max-iter", "7")
+    assert r.returncode == 0, r.stderr
+    lines = [line for line in r.stdout.splitlines() if line.startswith("=== ") and "(" in line]
+    assert [line.split()[1] for line in lines] == ["rmf_opt"] * 3 + ["mfra_50"] * 3 + ["tf_50"]
+    for k in range(3):
+        assert f"out/base.{k}.mtp --method rmf --rank 8 --sufficient-descent 0.0001" in lines[k]
+        assert f"out/rmf_opt.{k}.mtplr" in lines[k] and "--max-iter 7" in lines[k]
+        assert "--method mfra --rank 5 --r0 1 --delta-r 1 --every 50" in lines[3 + k]
+        assert "--species Li,Na,K,F" in lines[3 + k]
+    assert "train " in lines[6] and lines[6].rstrip().endswith("tf_50.toml --max-iter 7")
+    r = _script("train_all.py", "no_such_model")
+    assert r.returncode == 2 and "no models/no_such_model.toml" in r.stderr

@@ -34,6 +34,16 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+
+
+def _use_pyfit() -> None:
+    """Makes ``import pyfit`` work: the installed package, else this source tree (built in place)."""
+    try:
+        import pyfit  # noqa: F401
+    except ImportError:
+        sys.path.insert(0, str(HERE.parents[1]))
+
+
 SPECIES = ("Li", "Na", "K", "F")
 MASSES = (6.941, 22.98977, 39.0983, 18.998403)  # as in in.teacher_sample
 AMU_G = 1.66053906660  # g/cm^3 per (amu / A^3)
@@ -102,7 +112,7 @@ def main(argv=None) -> int:
     p.add_argument("--lmp", default=shutil.which("lmp") or "lmp", help="LAMMPS executable")
     args = p.parse_args(argv)
 
-    sys.path.insert(0, str(HERE.parents[1]))  # a source checkout works without installing
+    _use_pyfit()
     from pyfit.io.dataset import write_configurations
     from pyfit.io.lammps_dump import read_lammps_dump
     from pyfit.teacher import LammpsLabeller

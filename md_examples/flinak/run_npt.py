@@ -35,6 +35,16 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+
+
+def _use_pyfit() -> None:
+    """Makes ``import pyfit`` work: the installed package, else this source tree (built in place)."""
+    try:
+        import pyfit  # noqa: F401
+    except ImportError:
+        sys.path.insert(0, str(HERE.parents[1]))
+
+
 SALT = ("Li", "Na", "K", "F")  # LAMMPS types 1..4 of data.flinak_1512
 PROTOCOLS = {"short": (2000, 3000), "full": (20000, 200000)}
 
@@ -49,7 +59,7 @@ def potential_info(path: Path, elements: list[str] | None) -> dict:
     if not path.is_file():
         raise InputError(f"potential file {path} not found" if not path.exists()
                          else f"potential {path} is not a file")
-    sys.path.insert(0, str(HERE.parents[1]))  # a source checkout works without installing
+    _use_pyfit()
     try:
         from pyfit.errors import PyfitError
         from pyfit.io.lowrank_file import read_potential
@@ -140,7 +150,7 @@ def find_plugin(given: Path | None) -> Path | None:
             return None
     except Exception:  # noqa: BLE001 - no metadata: look for the file below
         pass
-    sys.path.insert(0, str(HERE.parents[1]))
+    _use_pyfit()
     from pyfit.lammps import plugin_path
 
     path = plugin_path()
