@@ -198,29 +198,47 @@ def _script(name, *args, cwd=None, timeout=120):
                           capture_output=True, text=True, timeout=timeout)
 
 
-def test_run_npt_checks_inputs(tmp_path):
-    ok = _script("run_npt.py", "--potential", POT, "--elements", "Li", "Na", "K", "F",
-                 "--check-only", "--plugin", POT)  # any existing file passes the plugin check
-    assert ok.returncode == 0, ok.stderr
-    assert "\"n_radial_params\": 256" in ok.stdout  # level 8: 4 x 4 x 2 x 8
+def _module(name):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"flinak_{name}", EXAMPLE / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_run_npt_checks_inputs(tmp_path, capsys):
+    # the command line itself (exit status, message, no traceback) once in a subprocess ...
+    r = _script("run_npt.py", "--potential", tmp_path / "missing.mtp", "--elements", "Li", "Na",
+                "K", "F")
+    assert r.returncode == 2 and "missing.mtp not found" in r.stderr
+    assert "error" in r.stderr and "Traceback" not in r.stderr
+    # ... then every check in-process
+    run_npt = _module("run_npt")
+    assert run_npt.main(["--potential", str(POT), "--elements", "Li", "Na", "K", "F",
+                         "--check-only", "--plugin", str(POT)]) == 0  # any file passes --plugin
+    assert '"n_radial_params": 256' in capsys.readouterr().out  # level 8: 4 x 4 x 2 x 8
     cases = [
-        (["--potential", tmp_path / "missing.mtp", "--elements", "Li", "Na", "K", "F"],
-         "missing.mtp not found"),
         (["--potential", POT, "--elements", "Li", "Na", "K"], "has 4 species; expected 4"),
         (["--potential", POT, "--elements", "Li", "Na", "K", "Cl"], "has no F"),
         (["--potential", POT, "--elements", "Li", "Na", "K", "Xx"], "Xx is not an element"),
         (["--potential", POT, "--elements", "Li", "Li", "K", "F"], "repeated"),
         (["--potential", POT], "does not name its species"),
+        (["--potential", DATA / "multi_10_pot.mtp", "--elements", "Li", "Na", "K"],
+         "the potential has no F"),  # a consistent 3-species potential without fluorine
+        (["--potential", DATA / "multi_10_pot.mtp", "--elements", "Li", "Na", "K", "F"],
+         "has 3 species; expected 3"),
+        (["--potential", SAMPLE, "--elements", "Li", "Na", "K", "F"], "cannot read potential"),
         (["--teacher", "--elements", "Li", "Na", "K", "F"], "applies to --potential"),
         (["--potential", POT, "--elements", "Li", "Na", "K", "F", "--plugin",
           tmp_path / "no.so"], "plugin"),
         (["--teacher", "--data", tmp_path / "none.data"], "none.data not found"),
+        (["--teacher", "--nprod", "50"], "production steps"),
     ]
     for args, message in cases:
-        r = _script("run_npt.py", *args, "--check-only")
-        assert r.returncode == 2, (args, r.stdout, r.stderr)
-        assert message in r.stderr and "error" in r.stderr, (args, r.stderr)
-        assert "Traceback" not in r.stderr
+        assert run_npt.main([str(a) for a in args] + ["--check-only"]) == 2, args
+        err = capsys.readouterr().err
+        assert message in err and "run_npt.py: error" in err, (args, err)
 
 
 def test_make_training_data_checks_inputs(tmp_path):
@@ -231,7 +249,7 @@ def test_make_training_data_checks_inputs(tmp_path):
     assert r.returncode != 0 and "--valid-fraction" in r.stderr
 
 
-def test_collect_table_and_plot(tmp_path):
+def test_collect_table_and_plot(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     runs = tmp_path / "runs"
     for name, rho, nrad, teacher in (("base.0", 1.640, 512, False), ("base.1", 1.650, 512, False),
@@ -244,8 +262,9 @@ def test_collect_table_and_plot(tmp_path):
         (d / "density.json").write_text(json.dumps({
             "model": name, "teacher": teacher, "n_radial_params": nrad, "protocol": "short",
             "nprod": 3000, "density": dens, "date": "today", "machine": "m", "cpus": 2}))
-    r = _script("collect.py", runs, "--out", tmp_path / "t.md", "--png", tmp_path / "t.png")
-    assert r.returncode == 0, r.stderr
+    collect = _module("collect")
+    assert collect.main([str(runs), "--out", str(tmp_path / "t.md"),
+                         "--png", str(tmp_path / "t.png")]) == 0
     table = (tmp_path / "t.md").read_text()
     rows = {line.split("|")[1].strip(): line for line in table.splitlines()
             if line.startswith("| ")}
@@ -255,8 +274,8 @@ def test_collect_table_and_plot(tmp_path):
     assert "2.85%" in rows["mf_50"]  # max over T: 1200 K, (1.544 - 1.500) / 1.544 vs teacher
     assert "2.91%" in rows["mf_50"]  # ... and vs the base ensemble mean 1.545 at 1200 K
     assert (tmp_path / "t.png").stat().st_size > 10000
-    r = _script("collect.py", tmp_path / "empty")
-    assert r.returncode == 2 and "no density.json" in r.stderr
+    assert collect.main([str(tmp_path / "empty")]) == 2
+    assert "no density.json" in capsys.readouterr().err
 
 
 def _plugin_loads() -> bool:
