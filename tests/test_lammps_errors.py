@@ -78,6 +78,7 @@ def test_valid_setups_run(tmp_path):
 def test_missing_file():
     expect_error("pair_style mtp/lowrank\npair_coeff * * /nonexistent/pot.mtp 0 1",
                  "pair mtp/lowrank", "/nonexistent/pot.mtp", "cannot open")
+    expect_error(f"pair_style mtp/lowrank\npair_coeff * * {DATA} 0 1", "is a directory")
 
 
 def test_wrong_number_of_elements():

@@ -14,6 +14,7 @@
 #include <climits>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -564,6 +565,9 @@ inline PotentialFile parse_potential(const std::string& text, const std::string&
 
 // Reads the whole file (FileError if it cannot be opened or read).
 inline std::string read_text_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw FileError(path + ": is a directory; expected a potential file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw FileError(path + ": cannot open the potential file (missing or unreadable)");
   std::ostringstream ss;
