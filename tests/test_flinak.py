@@ -241,6 +241,23 @@ def test_run_npt_checks_inputs(tmp_path, capsys):
         assert message in err and "run_npt.py: error" in err, (args, err)
 
 
+def test_run_npt_named_species(tmp_path, capsys):
+    """A compressed (MTP-LOWRANK) potential names its species: --elements may be left out, and
+    a list in another order is refused."""
+    from pyfit.lowrank.compress import compress
+    from pyfit.potential import MTP
+
+    res = compress(MTP.load(POT, species=SPECIES), "mf", compression=0.5)
+    res.potential.save(tmp_path / "l08_mf.mtplr")
+    run_npt = _module("run_npt")
+    args = ["--potential", str(tmp_path / "l08_mf.mtplr"), "--check-only", "--plugin", str(POT)]
+    assert run_npt.main(args) == 0
+    out = capsys.readouterr().out
+    assert '"n_radial_params": 128' in out and '"species_named_in_file": true' in out
+    assert run_npt.main(args + ["--elements", "Na", "Li", "K", "F"]) == 2
+    assert "disagrees with the species Li Na K F" in capsys.readouterr().err
+
+
 def test_make_training_data_checks_inputs(tmp_path):
     r = _script("make_training_data.py", "--skip-md", "--workdir", tmp_path, "--out", tmp_path)
     assert r.returncode != 0 and "no dump.T<T>_<tag>.lammpstrj files" in r.stderr
