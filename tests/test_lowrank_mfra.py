@@ -6,7 +6,8 @@ import pytest
 
 from pyfit.errors import PyfitError
 from pyfit.lowrank.fit import fit_objective
-from pyfit.lowrank.mfra import augment, fit_mfra
+from pyfit.fitting.optimize import initial_state, step
+from pyfit.lowrank.mfra import augment, augment_state, fit_mfra, parameter_map
 from pyfit.lowrank.objective import MatrixObjective, objective_from_table
 from test_lowrank_objective import real_problem
 
@@ -44,6 +45,31 @@ def test_augmentation_is_continuous_and_uses_new_directions(loss):
     with pytest.raises(PyfitError, match=r"cannot add 9 columns to rank 1 \(9 x 24 matrix\): "
                                          r"expected 1 <= delta_r <= 8"):
         augment(obj, x, 9)
+
+
+def test_optimizer_state_survives_augmentation(loss):
+    obj = MatrixObjective(loss, 2, method="mfra")
+    x = obj.initial(np.random.default_rng(3))
+    state = initial_state(obj.value_and_grad, x)
+    for _ in range(4):
+        state = step(obj.value_and_grad, state)
+    assert state.H is not None and state.iteration == 4
+    new, y = augment(obj, state.x, 2)
+    index = parameter_map(obj, 2)
+    np.testing.assert_array_equal(y[index], state.x)  # old parameters at their new positions
+    rest = np.setdiff1d(np.arange(new.n_params), index)
+    u2, v2 = new.split(y)
+    np.testing.assert_array_equal(np.sort(y[rest]), np.sort(np.concatenate(
+        [u2[:, 2:].ravel(), v2[:, 2:].ravel()])))
+    moved = augment_state(state, obj, new, y)
+    assert moved.iteration == 4 and moved.gamma == state.gamma and moved.f == state.f
+    np.testing.assert_array_equal(moved.H[np.ix_(index, index)], state.H)
+    np.testing.assert_array_equal(moved.H[np.ix_(rest, index)], 0)
+    np.testing.assert_allclose(np.diag(moved.H)[rest], state.gamma)
+    np.testing.assert_allclose(moved.g[index][:obj.n_factor_params],
+                               state.g[:obj.n_factor_params], rtol=1e-12, atol=1e-14)
+    nxt = step(new.value_and_grad, moved)  # the carried state keeps working
+    assert nxt.f < moved.f and nxt.iteration == 5
 
 
 def test_rank_grows_on_schedule(loss):

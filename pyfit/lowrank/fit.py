@@ -35,6 +35,7 @@ class CompressedFit:
     message: str
     history: list = field(default_factory=list)  # loss after each iteration (index 0: start)
     ranks: list = field(default_factory=list)  # rank at each iteration (MF family)
+    state: object = None  # the optimizer's final state (Euclidean BFGS)
 
     def to_potential(self, species=None):
         return self.objective.to_potential(self.x, species=species)
@@ -42,13 +43,19 @@ class CompressedFit:
 
 def fit_euclidean(objective, x0, max_iter: int = 100, linear_solve_every: int = 50,
                   rel_tol: float = 0.0, rel_window: int = 50, callback: Callable | None = None,
-                  method: str = "bfgs", options: OptimizerOptions | None = None) -> CompressedFit:
-    """BFGS over all parameters of ``objective`` (MF or TF). ``callback(k, f, x)`` after every
-    iteration; a True return stops."""
-    state = initial_state(objective.value_and_grad, np.asarray(x0, dtype=float), method=method)
+                  method: str = "bfgs", options: OptimizerOptions | None = None,
+                  state=None) -> CompressedFit:
+    """BFGS over all parameters of ``objective`` (MF or TF) for ``max_iter`` iterations.
+    ``state``: continue this :class:`~pyfit.fitting.optimize.OptimizerState` (its iteration
+    count is kept, and the linear solves follow it; ``x0`` is then ignored).
+    ``callback(k, f, x)`` after every iteration (``k``: the state's iteration); True stops."""
+    if state is None:
+        state = initial_state(objective.value_and_grad, np.asarray(x0, dtype=float),
+                              method=method)
+    start = state.iteration
     history = [state.f]
     message = f"reached max_iter = {max_iter}"
-    while state.iteration < max_iter:
+    while state.iteration < start + max_iter:
         k = state.iteration
         if linear_solve_every and k > 0 and k % linear_solve_every == 0:
             x_lin = objective.linear_solve(state.x)
@@ -69,8 +76,8 @@ def fit_euclidean(objective, x0, max_iter: int = 100, linear_solve_every: int = 
                 message = f"relative decrease over {rel_window} iterations < {rel_tol}"
                 break
     ranks = [objective.rank] * len(history) if isinstance(objective, MatrixObjective) else []
-    return CompressedFit(objective.method, objective, state.x.copy(), state.f, state.iteration,
-                         message, history, ranks)
+    return CompressedFit(objective.method, objective, state.x.copy(), state.f,
+                         state.iteration - start, message, history, ranks, state)
 
 
 def fit_rmf(objective: MatrixObjective, x0, max_iter: int = 100, linear_solve_every: int = 50,

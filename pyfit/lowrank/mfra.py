@@ -12,7 +12,10 @@ the dominant singular directions of the loss gradient outside the current spaces
 so ``U V^T`` — and the loss — is unchanged at the augmentation (the new columns of V start at
 zero; their gradient ``G^T (t a_i)`` is the gradient information the next BFGS iterations use).
 ``t`` is ``sqrt`` of the median singular value of ``U V^T``, the scale of the existing balanced
-columns. The BFGS memory restarts at each augmentation (the number of parameters changes). Once
+columns. The BFGS state is carried across an augmentation (:func:`augment_state`): the inverse
+Hessian approximation of the old parameters is kept on their new positions and the new ones
+start with the current scale ``gamma I``, so the iterations after an augmentation do not restart
+from a steepest-descent step; the exact linear solves follow the global iteration count. Once
 ``r_max`` is reached, BFGS continues to ``max_iter`` iterations in total.
 """
 
@@ -26,7 +29,7 @@ from pyfit.errors import PyfitError
 from pyfit.lowrank.factors import LowRank
 from pyfit.lowrank.objective import MatrixObjective
 
-__all__ = ["augment", "fit_mfra"]
+__all__ = ["augment", "augment_state", "parameter_map", "fit_mfra"]
 
 
 def augment(objective: MatrixObjective, x, delta_r: int):
@@ -53,6 +56,33 @@ def augment(objective: MatrixObjective, x, delta_r: int):
                           species=objective.species, method=objective.method)
     new.settings = getattr(objective, "settings", {})
     return new, new.from_factors(u_new, v_new, w)
+
+
+def parameter_map(objective: MatrixObjective, delta_r: int) -> np.ndarray:
+    """Positions, in the rank ``r + delta_r`` parameter vector, of the rank-``r`` parameters
+    (``U`` (m, r) and ``V`` (n, r) are stored row by row, then the linear parameters)."""
+    m, n, r = objective.m, objective.n, objective.rank
+    r2 = r + delta_r
+    rows_u = (np.arange(m)[:, None] * r2 + np.arange(r)[None, :]).ravel()
+    rows_v = (m * r2 + np.arange(n)[:, None] * r2 + np.arange(r)[None, :]).ravel()
+    lin = (m + n) * r2 + np.arange(objective.n_linear)
+    return np.concatenate([rows_u, rows_v, lin])
+
+
+def augment_state(state, objective: MatrixObjective, new: MatrixObjective, x_new):
+    """The optimizer state of ``objective`` moved to the augmented ``new`` objective at
+    ``x_new``: iteration count, scale and the inverse Hessian of the old parameters kept
+    (new parameters: ``gamma I``, no coupling)."""
+    from dataclasses import replace
+
+    index = parameter_map(objective, new.rank - objective.rank)
+    f, g = new.value_and_grad(x_new)
+    H = None
+    if state.H is not None:
+        H = np.eye(new.n_params) * (state.gamma if state.gamma > 0 else 1.0)
+        H[np.ix_(index, index)] = state.H
+    return replace(state.copy(), x=np.array(x_new, dtype=float), f=float(f),
+                   g=np.array(g, dtype=float), H=H, n_evals=state.n_evals + 1, n_failures=0)
 
 
 def fit_mfra(objective: MatrixObjective, rng: np.random.Generator | None = None, x0=None,
@@ -87,19 +117,15 @@ def fit_mfra(objective: MatrixObjective, rng: np.random.Generator | None = None,
     history = [obj.value(x)]
     ranks = [obj.rank]
     total = 0
+    state = None
     message = f"reached max_iter = {max_iter}"
     while total < max_iter:
         at_max = obj.rank >= r_max
         chunk = (max_iter - total) if at_max else min(every, max_iter - total)
-        offset = total
-        cb = None
-        if callback is not None:
-            def cb(k, f, xk, _offset=offset):
-                return callback(_offset + k, f, xk)
         res = fit_euclidean(obj, x, max_iter=chunk, linear_solve_every=linear_solve_every,
                             rel_tol=rel_tol if at_max else 0.0, rel_window=rel_window,
-                            callback=cb)
-        x = res.x
+                            callback=callback, state=state)
+        x, state = res.x, res.state
         history += res.history[1:]
         ranks += [obj.rank] * (len(res.history) - 1)
         total += res.n_iter
@@ -113,5 +139,10 @@ def fit_mfra(objective: MatrixObjective, rng: np.random.Generator | None = None,
         if total >= max_iter:
             break
         # (a chunk that stopped early, e.g. converged at this rank, is augmented all the same)
-        obj, x = augment(obj, x, min(delta_r, r_max - obj.rank))
+        new, x = augment(obj, x, min(delta_r, r_max - obj.rank))
+        if state.status == "running":
+            state = augment_state(state, obj, new, x)
+        else:  # the optimizer stopped at this rank (e.g. converged): start afresh
+            state = None
+        obj = new
     return CompressedFit("mfra", obj, x, float(history[-1]), total, message, history, ranks)
