@@ -128,8 +128,10 @@ def test_write_errors(tmp_path, model):
     with pytest.raises(PyfitError, match=r"factors describe a radial tensor of shape "
                                          r"\(2, 2, 2, 8\); the model expects .* \(3, 3, 2, 8\)"):
         write_lowrank(tmp_path / "a", model, f)
-    with pytest.raises(PyfitError, match="species_names: expected 3 element symbols"):
+    with pytest.raises(PyfitError, match="species_names: expected 3 distinct element symbols"):
         write_lowrank(tmp_path / "a", model, mf_factors(model), species_names=["Nb", "Mo"])
+    with pytest.raises(PyfitError, match="species_names: expected 3 distinct element symbols"):
+        write_lowrank(tmp_path / "a", model, mf_factors(model), species_names=["Nb", "Mo", "Nb"])
     with pytest.raises(PyfitError, match="expected an MTPModel"):
         write_lowrank(tmp_path / "a", object(), mf_factors(model))
     untrained = model.untrained()
@@ -182,6 +184,8 @@ CASES = [
      "species_names has 2 names; expected species_count = 3"),
     ("mf", "species_names = {Nb, Mo, W}", "species_names = {Nb, 2, W}", "species_names",
      "entry 1: expected an element symbol, found '2'"),
+    ("mf", "species_names = {Nb, Mo, W}", "species_names = {Nb, Mo, Nb}", "species_names",
+     "species_names: 'Nb' appears twice; expected distinct names"),
     ("mf", "\tradial_funcs_count = 2", "\tradial_funcs_count = 3", "alpha_moments_count",
      r"mf_v: expected 24 lines of \{2 numbers\} .* found only 16 before 'alpha_moments_count"),
     ("mf", "\tmf_rank = 2\n", "", "mf_u", "mf_u must come after mf_rank"),

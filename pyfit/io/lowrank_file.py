@@ -117,6 +117,8 @@ def _name_list(lines, n, text):
         if not _NAME_RE.match(name):
             lines.error(n, f"species_names: entry {i}: expected an element symbol, found "
                            f"'{name}'")
+        if name in names[:i]:
+            lines.error(n, f"species_names: '{name}' appears twice; expected distinct names")
     return names
 
 
@@ -323,9 +325,10 @@ def write_lowrank(path, model_or_parts, factors: LowRank | TensorTrain,
     model.validate(source=where, for_evaluation=True)
     if species_names is not None:
         species_names = tuple(str(s) for s in species_names)
-        if len(species_names) != C or not all(_NAME_RE.match(s) for s in species_names):
-            raise PyfitError(f"{where}: species_names: expected {C} element symbols, found "
-                             f"{list(species_names)}")
+        if len(species_names) != C or not all(_NAME_RE.match(s) for s in species_names) \
+                or len(set(species_names)) != C:
+            raise PyfitError(f"{where}: species_names: expected {C} distinct element symbols, "
+                             f"found {list(species_names)}")
 
     def flist(values):
         return "{" + ", ".join(_FMT % v for v in np.ravel(values)) + "}"
