@@ -274,7 +274,8 @@ def test_collect_table_and_plot(tmp_path, capsys):
                                                                      True)):
         d = runs / name
         d.mkdir(parents=True)
-        dens = {f"{T:g}": {"mean": rho + (1000 - T) * 5e-4, "err": 0.004}
+        dens = {f"{T:g}": {"mean": rho + (1000 - T) * 5e-4, "err": 0.004,
+                           "drift": -0.05 if name.startswith("mf") and T == 1200 else 0.001}
                 for T in (800.0, 1000.0, 1200.0)}
         (d / "density.json").write_text(json.dumps({
             "model": name, "teacher": teacher, "n_radial_params": nrad, "protocol": "short",
@@ -288,6 +289,7 @@ def test_collect_table_and_plot(tmp_path, capsys):
     assert "1.645 ± 0.007" in rows["base"]  # ensemble mean ± std over the 2 seeds at 1000 K
     assert "1.744 ± 0.004" in rows["teacher (teacher, same protocol)"]  # 800 K, single run
     assert "2.080" in rows["experiment, 2.5793 - 6.24e-4 T"]
+    assert "1.500 ± 0.004 †" in rows["mf_50"] and "†" not in rows["base"]  # drifting at 1200 K
     assert "2.85%" in rows["mf_50"]  # max over T: 1200 K, (1.544 - 1.500) / 1.544 vs teacher
     assert "2.91%" in rows["mf_50"]  # ... and vs the base ensemble mean 1.545 at 1200 K
     assert (tmp_path / "t.png").stat().st_size > 10000

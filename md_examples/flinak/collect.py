@@ -13,6 +13,7 @@ runs (../shared/data/flinak/README.md) and the experimental correlation
 rho = 2.5793 - 6.24e-4 T g/cm^3 (Romatoski & Hu 2017, as quoted by the paper) are added.
 The last columns give the largest deviation from the teacher (same protocol) over the
 temperatures, in percent, and that of the ensemble mean from the base MTP row (``--base``).
+A dagger marks densities that were still drifting during production (run_npt.py's ``drift``).
 """
 
 from __future__ import annotations
@@ -68,7 +69,9 @@ def combine(runs) -> dict:
                 err = float(means.std(ddof=1))
             else:
                 err = float(vals[0]["err"])
-            dens[T] = (float(means.mean()), err, len(vals))
+            drifting = any(abs(v.get("drift", 0.0)) > max(3.0 * v["err"], 0.005 * v["mean"])
+                           for v in vals)
+            dens[T] = (float(means.mean()), err, len(vals), drifting)
         nrad = {r.get("n_radial_params") for r in members}
         rows[model] = {"n_radial_params": nrad.pop() if len(nrad) == 1 else None,
                        "members": len(members), "density": dens,
@@ -102,8 +105,8 @@ def table(rows: dict, temps, base: str | None) -> str:
                  str(row["members"]), str(row["n_radial_params"] or "-")]
         for T in temps:
             if T in row["density"]:
-                m, e, n = row["density"][T]
-                cells.append(f"{m:.3f} ± {e:.3f}")
+                m, e, n, drifting = row["density"][T]
+                cells.append(f"{m:.3f} ± {e:.3f}" + (" †" if drifting else ""))
             else:
                 cells.append("-")
         cells += [dev(row, teacher), dev(row, base_row)]
@@ -114,6 +117,9 @@ def table(rows: dict, temps, base: str | None) -> str:
     lines.append("| " + " | ".join(ref + ["-", "-"]) + " |")
     exp = ["experiment, 2.5793 - 6.24e-4 T", "-", "-"] + [f"{experiment(T):.3f}" for T in temps]
     lines.append("| " + " | ".join(exp + ["-", "-"]) + " |")
+    if any(v[3] for row in rows.values() for v in row["density"].values()):
+        lines.append("\n† still drifting: the means of the two halves of the production run "
+                     "differ by more than 3 errors and 0.5% (not equilibrated, or unstable).")
     return "\n".join(lines) + "\n"
 
 

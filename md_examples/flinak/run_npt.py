@@ -8,8 +8,10 @@
 For each temperature (default 800 1000 1200 K) LAMMPS runs in.flinak_npt in
 ``WORKDIR/<name>/T<T>`` (1512 atoms from data.flinak_1512, Nose-Hoover NPT at 1 bar, 1 fs):
 equilibration, then production with the density every 10 steps. The production series is cut
-into ``--blocks`` blocks; the density is their mean, the error their standard error. Results go
-to ``WORKDIR/<name>/density.json`` (read by collect.py).
+into ``--blocks`` blocks; the density is their mean, the error their standard error; ``drift`` is
+the difference between the means of the second and first halves (a warning is printed when it
+exceeds 3 errors and 0.5%: the block error then understates the uncertainty). Results go to
+``WORKDIR/<name>/density.json`` (read by collect.py).
 
 Protocols: short (default) 2 ps equilibration + 3 ps production; ``--full`` 20 ps + 200 ps.
 ``--neq`` / ``--nprod`` (steps) override both.
@@ -246,8 +248,14 @@ def main(argv=None) -> int:
         with open(run / "screen.txt", "w") as out:
             rc = subprocess.call(cmd, cwd=run, stdout=out, stderr=subprocess.STDOUT)
         wall = time.time() - t0
+        screen = (run / "screen.txt").read_text(errors="replace")
+        close = screen.count("closer than min_dist")
+        if close:
+            print(f"[{name}] T = {tag} K: warning: the plugin reported neighbours closer than "
+                  f"the potential's min_dist {close} time(s): the MTP is extrapolating (atoms "
+                  "closer than in the training data)", flush=True)
         if rc != 0 or not dens.exists():
-            tail = (run / "screen.txt").read_text().splitlines()[-15:]
+            tail = screen.splitlines()[-15:]
             errors = [line for line in tail if "ERROR" in line] or tail[-5:]
             print(f"run_npt.py: error: LAMMPS failed at T = {tag} K (exit {rc}):\n  "
                   + "\n  ".join(errors), file=sys.stderr)
@@ -258,12 +266,19 @@ def main(argv=None) -> int:
                   f"(finite: {bool(np.all(np.isfinite(series)))})", file=sys.stderr)
             return 1
         mean, err = block_average(series, args.blocks)
+        half = series.size // 2
+        drift = float(series[half:].mean() - series[:half].mean())
         results["density"][tag] = {"mean": mean, "err": err, "samples": int(series.size),
+                                   "drift": drift, "close_pair_warnings": close,
                                    "min": float(series.min()), "max": float(series.max()),
                                    "wall_s": round(wall, 1),
                                    "steps_per_s": round((neq + nprod) / wall, 1)}
         print(f"[{name}] T = {tag} K: density {mean:.4f} +- {err:.4f} g/cm^3 "
               f"({wall:.0f} s, {(neq + nprod) / wall:.0f} steps/s)", flush=True)
+        if abs(drift) > max(3.0 * err, 0.005 * mean):
+            print(f"[{name}] T = {tag} K: warning: the density drifts by {drift:+.4f} g/cm^3 "
+                  "between the halves of the production run: not equilibrated (run longer, "
+                  "--full) or the potential is unstable at this state", flush=True)
         (root / "density.json").write_text(json.dumps(results, indent=1) + "\n")
     print(f"wrote {root / 'density.json'}")
     return 0
