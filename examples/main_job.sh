@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on bundled data: evaluate the bundled MLIP-2 potential, fit a small MTP with
-# `pyfit train`, report its errors and write results.
+# `pyfit train`, compress the bundled potential (low-rank radial tensor), report errors and
+# write results.
 # Run from anywhere after `pip install .`; outputs go to ./pyfit_main_job/ (about 20 s on 2 cores).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -46,5 +47,13 @@ if python -c "import matplotlib" 2>/dev/null; then
   pyfit plot loss "$out/fitted_level10.jsonl" -o "$out/loss.png"
   pyfit plot parity "$fitted" "$data" -o "$out/parity.png"
 fi
+# Low-rank compression of the bundled potential: its singular-value spectrum, then R-MF at
+# ~50 % of the radial parameters, refitted for 100 iterations on the bundled data.
+pyfit info "$pot" --spectrum
+compressed="$out/CuAgAu_level10_rmf50.mtplr"
+pyfit compress "$pot" --method rmf --compression 0.5 --finetune "$data" --max-iter 100 \
+  --threads 2 --species Cu,Ag,Au -o "$compressed"
+pyfit info "$compressed"
+pyfit errors "$compressed" "$data"
 pyfit basis 16 --species 3 -o "$out/untrained_level16.mtp"
 echo "results in $out/"
