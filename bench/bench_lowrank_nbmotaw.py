@@ -13,7 +13,7 @@ Every fit is appended to OUT/runs.jsonl as soon as it finishes (the script skips
 there, so it can be stopped and resumed); OUT/table.md is the summary (mean ± std over seeds).
 
 Usage: python bench/bench_lowrank_nbmotaw.py OUT [--n-train 150] [--n-valid 50] [--n-test 100]
-       [--iters 150] [--seeds 0,1,2] [--threads 1]
+       [--iters 150] [--seeds 0,1,2] [--threads 1] [--table-only]
 """
 
 from __future__ import annotations
@@ -111,9 +111,20 @@ def main(argv=None):
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--only", default="", help="comma-separated labels to run (default all)")
+    p.add_argument("--table-only", action="store_true",
+                   help="only write OUT/table.md from the fits in OUT/runs.jsonl so far")
     args = p.parse_args(argv)
     args.outdir.mkdir(parents=True, exist_ok=True)
     seeds = [int(s) for s in args.seeds.split(",")]
+    if args.table_only:
+        runs = [json.loads(line) for line in (args.outdir / "runs.jsonl").read_text().splitlines()]
+        labels = list(dict.fromkeys(r["label"] for r in runs))
+        done = {(r["label"], r["seed"]): r for r in runs}
+        meta = json.loads((args.outdir / "meta.json").read_text())
+        meta["seeds"] = sorted({r["seed"] for r in runs})
+        write_table(args.outdir, [(lab, None, None) for lab in labels], done, meta,
+                    json.loads((args.outdir / "scan.json").read_text()))
+        return
     train, valid, test_cfgs = load(args.data, args.n_train, args.n_valid, args.n_test)
     tmpl = template(args.level)
     loss = Loss(tmpl, train, n_threads=args.threads)
@@ -129,6 +140,7 @@ def main(argv=None):
             "test_atoms": sum(c.n_atoms for c in test_cfgs), "iters": args.iters,
             "level": args.level, "seeds": seeds}
     print(json.dumps(meta), flush=True)
+    (args.outdir / "meta.json").write_text(json.dumps(meta) + "\n")
 
     def run(label, make, seed, **settings):
         if args.only and label not in args.only.split(","):
