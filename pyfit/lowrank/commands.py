@@ -237,9 +237,9 @@ def lowrank_info(path):
             "radial parameters (dense)": base,
             "radial parameters (MF factors)": f"{f.n_params} ({100 * (1 - f.n_params / base):.1f}% "
                                               f"removed)",
-            "radial parameters (R-MF manifold)": f"{f.n_params_riemannian} "
-                                                 f"({100 * (1 - f.n_params_riemannian / base):.1f}% "
-                                                 f"removed)",
+            "radial parameters (R-MF manifold)":
+                f"{f.n_params_riemannian} ({100 * (1 - f.n_params_riemannian / base):.1f}% "
+                f"removed)",
         })
     else:
         extra.update({

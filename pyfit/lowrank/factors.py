@@ -1,4 +1,4 @@
-"""Low-rank factors of the radial coefficient tensor ``c[z_i, z_j, mu, b]`` (shape ``(C, C, K, R)``).
+"""Low-rank factors of the radial coefficient tensor ``c[z_i, z_j, mu, b]``, shape (C, C, K, R).
 
 * :class:`LowRank` — a rank-``r`` factorisation ``M = U V^T`` of an unfolding ``M`` of ``c``:
 

@@ -82,7 +82,7 @@ def fit_euclidean(objective, x0, max_iter: int = 100, linear_solve_every: int = 
 
 def fit_rmf(objective: MatrixObjective, x0, max_iter: int = 100, linear_solve_every: int = 50,
             sufficient_descent: float = 1e-4, rel_tol: float = 0.0, rel_window: int = 50,
-            callback: Callable | None = None) -> CompressedFit:
+            callback: Callable | None = None, c1: float = 1e-4) -> CompressedFit:
     """R-MF: Riemannian BFGS on rank-r matrices x the linear parameters, from the factors in
     ``x0`` (an MF parameter vector of ``objective``). The result is returned as balanced MF
     factors (``u = U sqrt(s)``, ``v = V sqrt(s)``)."""
@@ -105,8 +105,8 @@ def fit_rmf(objective: MatrixObjective, x0, max_iter: int = 100, linear_solve_ev
             return callback(k, f, _balanced(objective, pt, w))
 
     res = rbfgs(objective.matrix_value_and_grad, manifold, point, objective.linear(x0),
-                max_iter=max_iter, sufficient_descent=sufficient_descent, rel_tol=rel_tol,
-                rel_window=rel_window, linear_solve=linear_solve,
+                max_iter=max_iter, sufficient_descent=sufficient_descent, c1=c1,
+                rel_tol=rel_tol, rel_window=rel_window, linear_solve=linear_solve,
                 linear_solve_every=linear_solve_every, callback=cb)
     x = _balanced(objective, res.point, res.linear)
     return CompressedFit("rmf", objective, x, res.value, res.n_iter, res.message, res.history,
@@ -123,7 +123,8 @@ def fit_objective(objective, x0=None, rng: np.random.Generator | None = None,
                   rel_window: int = 50, callback: Callable | None = None,
                   **settings) -> CompressedFit:
     """Fits ``objective`` by its method (``objective.method``: mf, rmf, mfra or tf) from ``x0``
-    (default: ``objective.initial(rng)``). ``settings``: ``sufficient_descent`` (R-MF);
+    (default: ``objective.initial(rng)``). ``settings``: ``sufficient_descent``, ``armijo_c1``
+    (R-MF);
     ``r0``, ``delta_r``, ``every``, ``r_max`` (MFRA; see :func:`pyfit.lowrank.mfra.fit_mfra`).
     Settings from a ``[compression]`` table (``objective.settings``) are used as defaults."""
     settings = {**getattr(objective, "settings", {}), **settings}
@@ -136,7 +137,7 @@ def fit_objective(objective, x0=None, rng: np.random.Generator | None = None,
                   rel_window=rel_window, callback=callback)
     if method == "rmf":
         return fit_rmf(objective, x0, sufficient_descent=settings.get("sufficient_descent", 1e-4),
-                       **common)
+                       c1=settings.get("armijo_c1", 1e-4), **common)
     if method == "mfra":
         from pyfit.lowrank.mfra import fit_mfra
 

@@ -314,6 +314,7 @@ COMPRESSION_KEYS = {
     "every": "MFRA augmentation interval in iterations (default 50)",
     "r_max": "MFRA maximum rank (default: rank)",
     "sufficient_descent": "R-MF sufficient-descent coefficient (default 1e-4)",
+    "armijo_c1": "R-MF Armijo constant of the line search (default 1e-4)",
 }
 
 
@@ -378,5 +379,6 @@ def objective_from_table(loss, compression: dict, species=None):
         rank = rank_for_compression(shape, fraction, unfolding, method)
     obj = MatrixObjective(loss, rank, unfolding, species=species, method=method)
     obj.settings = {k: compression[k] for k in ("r0", "delta_r", "every", "r_max",
-                                                "sufficient_descent") if k in compression}
+                                                "sufficient_descent", "armijo_c1")
+                    if k in compression}
     return obj

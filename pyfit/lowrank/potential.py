@@ -49,9 +49,9 @@ class CompressedMTP(MTP):
             raise PyfitError(f"factors describe a radial tensor of shape {factors.shape}; the "
                              f"model expects (C, C, K, R) = {(C, C, K, R)}")
         if method is not None and METHODS.get(method) != self._form(factors):
-            raise PyfitError(f"method: expected one of "
-                             f"{', '.join(k for k, v in METHODS.items() if v == self._form(factors))}"
-                             f" for {type(factors).__name__} factors, found {method!r}")
+            allowed = ", ".join(k for k, v in METHODS.items() if v == self._form(factors))
+            raise PyfitError(f"method: expected one of {allowed} for {type(factors).__name__} "
+                             f"factors, found {method!r}")
         model = model.copy()
         model.radial_coeffs = factors.to_dense()
         super().__init__(model, species=species)

@@ -28,6 +28,10 @@ with ``s = T(alpha eta)``, ``y = g_new - T(g)``. The *sufficient-descent coeffic
 gradient and ``H`` is reset. The step length satisfies Armijo's condition (constant ``c1``),
 found by backtracking with quadratic interpolation; an update whose ``<y, s>`` is not positive is
 skipped (``H`` is only transported).
+
+(The paper's text does not give the formula of its coefficient; read as the Armijo constant
+instead, it is ``c1`` here. Both default to 1e-4, the paper's value, so the default run is the
+same under either reading.)
 """
 
 from __future__ import annotations
