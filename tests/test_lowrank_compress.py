@@ -192,3 +192,35 @@ def test_cli_rank_scan(tmp_path, capsys, pot_path, data_dir_module):
     assert png.stat().st_size > 1000
     code, _, err = run(capsys, "rank-scan", pot_path, "--data", cfg, "--valid-fraction", "1.5")
     assert code == 2 and "--valid-fraction: expected 0 < f < 1" in err
+
+
+@pytest.mark.parametrize("method", ["rmf", "mfra", "tf"])
+def test_compressed_fit_from_an_untrained_template(tmp_path, capsys, pot_path, configs,
+                                                   method):
+    """`pyfit compress TEMPLATE --finetune DATA`: one command for every method from scratch."""
+    template = read_mtp(pot_path).untrained()
+    kw = {"ranks": (3, 4, 3)} if method == "tf" else {"rank": 3}
+    res = compress(template, method, configs=configs, max_iter=15, linear_solve_every=0,
+                   n_threads=1, seed=4, species=["Cu", "Ag", "Au"], **kw)
+    assert np.isnan(res.truncation_error) and res.loss_dense is None
+    assert res.loss_final < 0.8 * res.loss_truncated  # from the random start
+    assert res.potential.species == ("Cu", "Ag", "Au") and res.potential.method == method
+    again = compress(template, method, configs=configs, max_iter=15, linear_solve_every=0,
+                     n_threads=1, seed=4, **kw)
+    assert again.loss_final == res.loss_final  # the seed fixes the start
+    with pytest.raises(PyfitError, match="untrained .*give training data"):
+        compress(template, method, **kw)
+
+
+def test_cli_compress_template(tmp_path, capsys, data_dir_module):
+    tmpl = tmp_path / "t.mtp"
+    assert run(capsys, "basis", 8, "--species", 3, "-o", tmpl)[0] == 0
+    out = tmp_path / "r.mtplr"
+    code, text, err = run(capsys, "compress", tmpl, "--method", "rmf", "--rank", 3,
+                          "--finetune", data_dir_module / "multi_training_20.cfg",
+                          "--max-iter", 5, "--threads", 1, "--species", "Cu,Ag,Au", "-o", out)
+    assert code == 0, err
+    assert "fitted from a random start (seed 0) on 20 configurations" in text
+    assert read_lowrank(out).species_names == ("Cu", "Ag", "Au")
+    code, _, err = run(capsys, "compress", tmpl, "--method", "mf", "--rank", 3, "-o", out)
+    assert code == 2 and "is untrained (a template): give --finetune DATA" in err

@@ -56,7 +56,21 @@ def cmd_compress(args) -> int:
     from pyfit.fitting.loss import LossWeights
     from pyfit.lowrank.compress import compress
 
-    pot = _load_potential(args.potential, args.species)
+    from pyfit.io.lowrank_file import file_kind
+    from pyfit.io.mtp_file import read_mtp
+
+    pot, names = None, _species(args.species)
+    if file_kind(args.potential) == "mtp":
+        model = read_mtp(args.potential)
+        if not model.is_trained:  # a template: fitted from a random start
+            if not args.finetune:
+                raise PyfitError(f"{args.potential} is untrained (a template): give "
+                                 f"--finetune DATA to fit a compressed potential from a "
+                                 f"random start")
+            pot = model
+    if pot is None:
+        pot = _load_potential(args.potential, args.species)
+        names = pot.species
     given = [a for a in ("rank", "ranks", "compression") if getattr(args, a) is not None]
     if len(given) != 1:
         raise PyfitError("give exactly one of --rank R, --ranks r1,r2,r3 or --compression F")
@@ -68,7 +82,7 @@ def cmd_compress(args) -> int:
                              f"--method {args.method}")
     if args.rank is not None and args.method == "tf":
         raise PyfitError("--method tf takes --ranks r1,r2,r3 (or --compression F), not --rank")
-    configs = _read_data(args.finetune, pot.species) if args.finetune else None
+    configs = _read_data(args.finetune, names) if args.finetune else None
     t0 = time.perf_counter()
     res = compress(pot, args.method, rank=args.rank, ranks=ranks, compression=args.compression,
                    unfolding=args.unfolding, configs=configs, max_iter=args.max_iter,
@@ -76,7 +90,8 @@ def cmd_compress(args) -> int:
                    weights=LossWeights(args.energy_weight, args.force_weight,
                                        args.stress_weight),
                    n_threads=args.threads, sufficient_descent=args.sufficient_descent,
-                   r0=args.r0, delta_r=args.delta_r, every=args.every)
+                   r0=args.r0, delta_r=args.delta_r, every=args.every, seed=args.seed,
+                   species=names)
     res.potential.save(args.output)
     info = res.as_dict()
     info.update(output=str(args.output), seconds=round(time.perf_counter() - t0, 3))
@@ -86,6 +101,11 @@ def cmd_compress(args) -> int:
     print(f"{args.potential} -> {args.output}: method {res.method}, ranks "
           f"{','.join(map(str, res.ranks))}, radial parameters {res.n_radial_dense} -> "
           f"{res.n_radial} ({100 * (1 - res.n_radial / res.n_radial_dense):.1f}% removed)")
+    if res.loss_dense is None and configs is not None:  # an untrained template
+        print(f"fitted from a random start (seed {args.seed}) on {len(configs)} configurations: "
+              f"loss {res.loss_truncated:.6e} -> {res.loss_final:.6e} after {res.n_iter} "
+              f"iterations ({res.message})")
+        return 0
     print(f"truncation: relative error {res.truncation_error:.3e} of the radial tensor")
     if configs is not None:
         print(f"fine-tuning on {len(configs)} configurations: loss dense {res.loss_dense:.6e}, "
@@ -100,7 +120,9 @@ def add_compress_parser(sub) -> None:
                                    "coefficient tensor of a trained potential (.mtp or "
                                    "factored), optionally followed by a short refit on data; "
                                    "writes the factored MTP-LOWRANK file.")
-    c.add_argument("potential", type=Path, help="trained potential: MLIP .mtp or MTP-LOWRANK")
+    c.add_argument("potential", type=Path,
+                   help="trained potential (MLIP .mtp or MTP-LOWRANK); an untrained template "
+                        "(pyfit basis) with --finetune DATA is fitted from a random start")
     c.add_argument("--method", choices=["mf", "rmf", "mfra", "tf"], default="mf")
     c.add_argument("--rank", type=int, help="matrix rank (mf, rmf, mfra)")
     c.add_argument("--ranks", help="TT ranks r1,r2,r3 (tf)")
@@ -110,6 +132,7 @@ def add_compress_parser(sub) -> None:
     c.add_argument("--finetune", type=Path, nargs="+", metavar="DATA",
                    help="labelled configurations to refit on (.cfg, NbMoTaW .json, ase)")
     c.add_argument("--max-iter", type=int, default=100, help="refit iterations (default 100)")
+    c.add_argument("--seed", type=int, default=0, help="random start of an untrained template")
     c.add_argument("--linear-solve-every", type=int, default=50)
     c.add_argument("--sufficient-descent", type=float, default=1e-4, help="R-MF (default 1e-4)")
     c.add_argument("--r0", type=int, help="MFRA starting rank (default rank // 2)")

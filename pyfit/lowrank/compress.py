@@ -94,7 +94,7 @@ def compress(potential, method: str = "mf", rank: int | None = None, ranks=None,
              max_iter: int = 100, linear_solve_every: int = 50, weights=None,
              n_threads: int = 0, sufficient_descent: float = 1e-4, r0: int | None = None,
              delta_r: int = 1, every: int | None = None, callback=None,
-             loss=None) -> CompressionResult:
+             loss=None, seed: int = 0, species=None) -> CompressionResult:
     """Compresses a trained potential (``pyfit.MTP``, ``CompressedMTP`` or ``MTPModel``).
 
     Exactly one of ``rank`` (mf / rmf / mfra), ``ranks`` (tf) or ``compression`` (the fraction
@@ -103,13 +103,26 @@ def compress(potential, method: str = "mf", rank: int | None = None, ranks=None,
     parameters re-solved first and every ``linear_solve_every`` iterations). MFRA starts from the
     rank-``r0`` truncation (default ``max(1, rank // 2)``) and adds ``delta_r`` ranks every
     ``every`` iterations (default: reaching ``rank`` halfway through ``max_iter``).
+
+    An *untrained* template (e.g. from ``pyfit basis``) with data is fitted from a random start
+    (``np.random.default_rng(seed)``) by the method's optimiser; ``truncation_error`` is then
+    NaN and ``loss_truncated`` is the loss at the starting point.
     """
     from pyfit.fitting.loss import Loss
 
-    model, species = _model_and_species(potential)
-    model.validate(for_evaluation=True)
+    model, own_species = _model_and_species(potential)
+    species = own_species if species is None else species
+    model.validate(for_evaluation=model.is_trained)
     if loss is None and configs is not None:
         loss = Loss(model, configs, weights, n_threads=n_threads)
+    if not model.is_trained:
+        if loss is None:
+            raise PyfitError("compress: the potential is untrained (a template): give training "
+                             "data to fit the compressed potential from a random start")
+        obj = _objective(loss, model, method, rank, ranks, compression, unfolding, species)
+        return _fit_from_scratch(obj, loss, model, method, species, seed, max_iter,
+                                 linear_solve_every, sufficient_descent, r0, delta_r, every,
+                                 callback)
     dense_params = np.concatenate([np.ravel(model.radial_coeffs), model.species_coeffs,
                                    model.moment_coeffs])
     if loss is None:  # truncation only: a loss is still needed for the objective's shapes
@@ -154,6 +167,28 @@ def compress(potential, method: str = "mf", rank: int | None = None, ranks=None,
                         species=species, method=method)
     return CompressionResult(pot, method, ranks_out, model.n_radial_params,
                              final_obj.n_radial_params, trunc_err, loss_dense, loss_trunc,
+                             res.value, res.n_iter, res.message, res.history)
+
+
+def _fit_from_scratch(obj, loss, model, method, species, seed, max_iter, linear_solve_every,
+                      sufficient_descent, r0, delta_r, every, callback) -> CompressionResult:
+    """A compressed fit of an untrained template from a random start (``seed``)."""
+    from pyfit.lowrank.fit import fit_objective
+
+    settings = {"sufficient_descent": sufficient_descent}
+    if method == "mfra":
+        start = max(1, obj.rank // 2) if r0 is None else int(r0)
+        steps = max(1, math.ceil((obj.rank - start) / max(1, delta_r)))
+        settings.update(r0=start, delta_r=delta_r, r_max=obj.rank,
+                        every=max(1, (max_iter // 2) // steps) if every is None else every)
+    res = fit_objective(obj, rng=np.random.default_rng(seed), max_iter=max_iter,
+                        linear_solve_every=linear_solve_every, callback=callback, **settings)
+    final = res.objective
+    pot = CompressedMTP(loss.unpack(final.dense(res.x)), final.factors(res.x), species=species,
+                        method=method)
+    ranks_out = (final.rank,) if isinstance(final, MatrixObjective) else final.ranks
+    return CompressionResult(pot, method, ranks_out, model.n_radial_params,
+                             final.n_radial_params, float("nan"), None, res.history[0],
                              res.value, res.n_iter, res.message, res.history)
 
 
