@@ -280,6 +280,10 @@ def test_collect_table_and_plot(tmp_path, capsys):
         (d / "density.json").write_text(json.dumps({
             "model": name, "teacher": teacher, "n_radial_params": nrad, "protocol": "short",
             "nprod": 3000, "density": dens, "date": "today", "machine": "m", "cpus": 2}))
+    (runs / "tf_50.0").mkdir()
+    (runs / "tf_50.0" / "density.json").write_text(json.dumps({
+        "model": "tf_50.0", "n_radial_params": 252, "protocol": "short", "nprod": 3000,
+        "density": {"800": {"failed": "ERROR: Lost atoms: original 1512 current 1510"}}}))
     collect = _module("collect")
     assert collect.main([str(runs), "--out", str(tmp_path / "t.md"),
                          "--png", str(tmp_path / "t.png")]) == 0
@@ -290,6 +294,8 @@ def test_collect_table_and_plot(tmp_path, capsys):
     assert "1.744 ± 0.004" in rows["teacher (teacher, same protocol)"]  # 800 K, single run
     assert "2.080" in rows["experiment, 2.5793 - 6.24e-4 T"]
     assert "1.500 ± 0.004 †" in rows["mf_50"] and "†" not in rows["base"]  # drifting at 1200 K
+    assert rows["tf_50"].count("failed") == 2 and "| 1 (1 run(s) failed) | 252 |" in \
+        rows["tf_50"]  # 800 K: lost atoms; no run at 1000 / 1200 K
     assert "2.85%" in rows["mf_50"]  # max over T: 1200 K, (1.544 - 1.500) / 1.544 vs teacher
     assert "2.91%" in rows["mf_50"]  # ... and vs the base ensemble mean 1.545 at 1200 K
     assert (tmp_path / "t.png").stat().st_size > 10000

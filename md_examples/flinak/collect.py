@@ -58,12 +58,18 @@ def combine(runs) -> dict:
     groups = defaultdict(list)
     for r in runs:
         groups["teacher" if r.get("teacher") else model_of(r["model"])].append(r)
-    rows = {}
+    rows, failed = {}, {}
     for model, members in groups.items():
         temps = sorted({float(t) for r in members for t in r["density"]})
         dens = {}
         for T in temps:
-            vals = [r["density"][k] for r in members for k in r["density"] if float(k) == T]
+            allvals = [r["density"][k] for r in members for k in r["density"] if float(k) == T]
+            vals = [v for v in allvals if "failed" not in v]
+            if len(vals) < len(allvals):
+                failed[model] = failed.get(model, 0) + len(allvals) - len(vals)
+            if not vals:  # every run at this T stopped (lost atoms, blow-up)
+                dens[T] = (math.nan, math.nan, 0, False)
+                continue
             means = np.array([v["mean"] for v in vals])
             if len(vals) > 1:
                 err = float(means.std(ddof=1))
@@ -77,7 +83,8 @@ def combine(runs) -> dict:
                        "members": len(members), "density": dens,
                        "protocol": ",".join(sorted({f"{r['protocol']} ({r['nprod'] / 1000:g} ps)"
                                                     for r in members})),
-                       "teacher": bool(members[0].get("teacher"))}
+                       "teacher": bool(members[0].get("teacher")),
+                       "failed_runs": failed.get(model, 0)}
     return rows
 
 
@@ -97,16 +104,21 @@ def table(rows: dict, temps, base: str | None) -> str:
         if ref is None or row is ref:
             return "-"
         d = [abs(row["density"][T][0] / ref["density"][T][0] - 1.0) * 100.0
-             for T in temps if T in row["density"] and T in ref["density"]]
+             for T in temps if T in row["density"] and T in ref["density"]
+             and row["density"][T][2] and ref["density"][T][2]]
         return f"{max(d):.2f}%" if d else "-"
 
     for model, row in sorted(rows.items(), key=order_key):
+        members = str(row["members"])
+        if row["failed_runs"]:
+            members += f" ({row['failed_runs']} run(s) failed)"
         cells = [model + (" (teacher, same protocol)" if row["teacher"] else ""),
-                 str(row["members"]), str(row["n_radial_params"] or "-")]
+                 members, str(row["n_radial_params"] or "-")]
         for T in temps:
             if T in row["density"]:
                 m, e, n, drifting = row["density"][T]
-                cells.append(f"{m:.3f} ± {e:.3f}" + (" †" if drifting else ""))
+                cells.append("failed" if n == 0 else
+                             f"{m:.3f} ± {e:.3f}" + (" †" if drifting else ""))
             else:
                 cells.append("-")
         cells += [dev(row, teacher), dev(row, base_row)]
@@ -117,6 +129,9 @@ def table(rows: dict, temps, base: str | None) -> str:
     lines.append("| " + " | ".join(ref + ["-", "-"]) + " |")
     exp = ["experiment, 2.5793 - 6.24e-4 T", "-", "-"] + [f"{experiment(T):.3f}" for T in temps]
     lines.append("| " + " | ".join(exp + ["-", "-"]) + " |")
+    if any(row["failed_runs"] for row in rows.values()):
+        lines.append("\nfailed: LAMMPS stopped (lost atoms / blow-up); such runs are left out "
+                     "of the means.")
     if any(v[3] for row in rows.values() for v in row["density"].values()):
         lines.append("\n† still drifting: the means of the two halves of the production run "
                      "differ by more than 3 errors and 0.5% (not equilibrated, or unstable).")
@@ -138,7 +153,9 @@ def plot(rows: dict, temps, path: Path, title: str) -> None:
                 capsize=3, label="teacher, 50 ps reference")
     n = max(len(rows), 1)
     for k, (model, row) in enumerate(sorted(rows.items(), key=order_key)):
-        T = np.array(sorted(row["density"]))
+        T = np.array(sorted(t for t in row["density"] if row["density"][t][2]))
+        if T.size == 0:
+            continue
         shift = (k - (n - 1) / 2) * 4.0  # K, so that error bars do not overlap
         ax.errorbar(T + shift, [row["density"][t][0] for t in T],
                     [row["density"][t][1] for t in T], fmt="o-" if not row["teacher"] else "D-",

@@ -259,6 +259,9 @@ def main(argv=None) -> int:
             errors = [line for line in tail if "ERROR" in line] or tail[-5:]
             print(f"run_npt.py: error: LAMMPS failed at T = {tag} K (exit {rc}):\n  "
                   + "\n  ".join(errors), file=sys.stderr)
+            results["density"][tag] = {"failed": errors[0].strip() if errors else f"exit {rc}",
+                                       "close_pair_warnings": close}
+            (root / "density.json").write_text(json.dumps(results, indent=1) + "\n")
             return 1
         series = read_density(dens)
         if series.size < args.blocks or not np.all(np.isfinite(series)):
