@@ -224,3 +224,21 @@ def test_cli_compress_template(tmp_path, capsys, data_dir_module):
     assert read_lowrank(out).species_names == ("Cu", "Ag", "Au")
     code, _, err = run(capsys, "compress", tmpl, "--method", "mf", "--rank", 3, "-o", out)
     assert code == 2 and "is untrained (a template): give --finetune DATA" in err
+
+
+def test_cli_rank_scan_tt_and_fractions(tmp_path, capsys, pot_path, data_dir_module):
+    cfg = data_dir_module / "multi_training_20.cfg"
+    code, text, err = run(capsys, "rank-scan", pot_path, "--data", cfg, "--method", "tf",
+                          "--ranks", "2,4,2;3,6,4", "--max-iter", 2, "--threads", 1, "--json")
+    assert code == 0, err
+    scan = json.loads(text)
+    assert [r["ranks"] for r in scan["rows"]] == [[2, 4, 2], [3, 6, 4]]
+    assert [r["n_radial"] for r in scan["rows"]] == [6 + 24 + 24 + 16, 167]
+    code, text, err = run(capsys, "rank-scan", pot_path, "--data", cfg, "--valid", cfg,
+                          "--method", "rmf", "--fractions", "0.3,0.5", "--max-iter", 2,
+                          "--threads", 1, "--json")
+    assert code == 0, err
+    scan = json.loads(text)
+    assert scan["n_train"] == 20 and scan["n_valid"] == 20
+    # R-MF counts r (33 - r): 162 is the closest to 0.7 * 216 = 151.2, 116 to 108
+    assert [r["ranks"] for r in scan["rows"]] == [[6], [4]]
