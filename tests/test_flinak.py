@@ -291,7 +291,7 @@ def test_collect_table_and_plot(tmp_path, capsys):
     rows = {line.split("|")[1].strip(): line for line in table.splitlines()
             if line.startswith("| ")}
     assert "1.645 ± 0.007" in rows["base"]  # ensemble mean ± std over the 2 seeds at 1000 K
-    assert "1.744 ± 0.004" in rows["teacher (teacher, same protocol)"]  # 800 K, single run
+    assert "1.744 ± 0.004" in rows["teacher (same protocol)"]  # 800 K, single run
     assert "2.080" in rows["experiment, 2.5793 - 6.24e-4 T"]
     assert "1.500 ± 0.004 †" in rows["mf_50"] and "†" not in rows["base"]  # drifting at 1200 K
     assert rows["tf_50"].count("failed") == 2 and "| 1 (1 run(s) failed) | 252 |" in \

@@ -112,7 +112,7 @@ def table(rows: dict, temps, base: str | None) -> str:
         members = str(row["members"])
         if row["failed_runs"]:
             members += f" ({row['failed_runs']} run(s) failed)"
-        cells = [model + (" (teacher, same protocol)" if row["teacher"] else ""),
+        cells = ["teacher (same protocol)" if row["teacher"] else model,
                  members, str(row["n_radial_params"] or "-")]
         for T in temps:
             if T in row["density"]:
@@ -185,7 +185,7 @@ def main(argv=None) -> int:
         return 2
     rows = combine(runs)
     temps = sorted({T for row in rows.values() for T in row["density"]})
-    info = runs[0]
+    info = max(runs, key=lambda r: r.get("date", ""))  # the latest run
     protocols = sorted({row["protocol"] for row in rows.values()})
     header = (f"FLiNaK NPT density (g/cm^3), 1512 atoms, 1 bar; protocol {', '.join(protocols)};"
               f" {info.get('date', '?')} on {info.get('machine', '?')} "
