@@ -372,17 +372,27 @@ def test_model_configs(sample):
 
 
 def test_train_all_commands():
-    """train_all.py: pyfit train for base / mf / tf, pyfit compress of each base member for
-    rmf / mfra, with the TOML's ranks and settings."""
+    """train_all.py: pyfit train for base / mf / tf; for rmf / mfra pyfit compress from an
+    untrained template with one seed per member (or, --from-base, from each base member), with
+    the TOML's ranks and settings."""
     r = _script("train_all.py", "--dry-run", "rmf_opt", "mfra_50", "tf_50", "--max-iter", "7")
     assert r.returncode == 0, r.stderr
     lines = [line for line in r.stdout.splitlines() if line.startswith("=== ") and "(" in line]
-    assert [line.split()[1] for line in lines] == ["rmf_opt"] * 3 + ["mfra_50"] * 3 + ["tf_50"]
+    assert [line.split()[1] for line in lines] == ["rmf_opt"] * 4 + ["mfra_50"] * 4 + ["tf_50"]
+    assert "basis 16 --species 4 --min-dist 1.15 --max-dist 5.0 --radial-basis-size 8" \
+        in lines[0] and "out/template_l16.mtp" in lines[0]
     for k in range(3):
-        assert f"out/base.{k}.mtp --method rmf --rank 8 --sufficient-descent 0.0001" in lines[k]
-        assert f"out/rmf_opt.{k}.mtplr" in lines[k] and "--max-iter 7" in lines[k]
-        assert "--method mfra --rank 5 --r0 1 --delta-r 1 --every 50" in lines[3 + k]
-        assert "--species Li,Na,K,F" in lines[3 + k]
-    assert "train " in lines[6] and lines[6].rstrip().endswith("tf_50.toml --max-iter 7")
+        rmf, mfra = lines[1 + k], lines[5 + k]
+        assert "out/template_l16.mtp --method rmf --rank 8 --sufficient-descent 0.0001 " \
+            f"--seed {1 + k}" in rmf
+        assert f"out/rmf_opt.{k}.mtplr" in rmf and "--max-iter 7" in rmf
+        assert "--method mfra --rank 5 --r0 1 --delta-r 1 --every 50" in mfra
+        assert "--species Li,Na,K,F" in mfra and "--stress-weight 0.001" in mfra
+    assert "train " in lines[8] and lines[8].rstrip().endswith("tf_50.toml --max-iter 7")
+    r = _script("train_all.py", "--dry-run", "--from-base", "rmf_50")
+    assert r.returncode == 0, r.stderr
+    lines = [line for line in r.stdout.splitlines() if line.startswith("=== ") and "(" in line]
+    assert len(lines) == 3 and all(f"out/base.{k}.mtp --method rmf --compression 0.5" in line
+                                   for k, line in enumerate(lines))
     r = _script("train_all.py", "no_such_model")
     assert r.returncode == 2 and "no models/no_such_model.toml" in r.stderr

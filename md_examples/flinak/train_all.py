@@ -12,10 +12,13 @@ How each TOML is fitted:
 * ``base`` and ``[compression] method = "mf" | "tf"``: ``pyfit train models/<model>.toml``
   (from scratch, the whole ensemble; ``--resume`` continues from the checkpoints).
 * ``method = "rmf" | "mfra"``: these need their own optimisers (Riemannian BFGS, rank
-  augmentation), which ``pyfit train`` refuses; each member ``k`` is made by
-  ``pyfit compress models/out/base.<k>.mtp --method ... --finetune <data.train>`` with the
-  TOML's ranks, loss weights, ``max_iter`` and MFRA / R-MF settings, so ``base`` must be trained
-  first (it is, when both are selected: base always runs first).
+  augmentation), which ``pyfit train`` refuses; ``pyfit compress`` runs them. By default each
+  member ``k`` is fitted from scratch like the others (the paper's protocol): an untrained
+  level-L template (``pyfit basis``, written to ``models/out/template_l<L>.mtp``) is fitted with
+  ``pyfit compress TEMPLATE --method ... --seed <optimizer.seed + k> --finetune <data.train>``
+  using the TOML's ranks, loss weights, ``max_iter`` and MFRA / R-MF settings. With
+  ``--from-base`` member ``k`` instead starts from the truncation of ``models/out/base.<k>.mtp``
+  (compress, then refit), so ``base`` must be trained first (base always runs first).
 
 Potentials: ``models/out/<model>.<k>.mtp`` (base, MLIP format) and ``.mtplr`` (MTP-LOWRANK).
 """
@@ -71,10 +74,21 @@ def compress_commands(cfg, base_cfg, pyfit, args) -> list[list[str]]:
                          f"{cfg.output.potential} have no pyfit compress option")
     cmds = []
     n = cfg.optimizer.n_models
+    m = cfg.model
+    template = Path(cfg.output.potential).parent / f"template_l{m.level}.mtp"
+    if not args.from_base:
+        cmds.append(pyfit + ["basis", str(m.level), "--species", str(len(m.species)),
+                             "--min-dist", repr(m.min_dist), "--max-dist", repr(m.max_dist),
+                             "--radial-basis-size", str(m.radial_basis_size),
+                             "-o", str(template)])
     for k in range(n):
-        src = base_cfg.potential_path(k if base_cfg.optimizer.n_models > 1 else None)
+        if args.from_base:
+            src = base_cfg.potential_path(k if base_cfg.optimizer.n_models > 1 else None)
+            start = []
+        else:
+            src, start = template, ["--seed", str(cfg.optimizer.seed + k)]
         out = cfg.potential_path(k if n > 1 else None)
-        cmd = pyfit + ["compress", str(src), "--method", method, *options, "--finetune",
+        cmd = pyfit + ["compress", str(src), "--method", method, *options, *start, "--finetune",
                        *cfg.data.train, "-o", str(out),
                        "--max-iter", str(args.max_iter or cfg.optimizer.max_iter),
                        "--linear-solve-every", str(cfg.optimizer.linear_solve_every),
@@ -94,6 +108,8 @@ def main(argv=None) -> int:
     p.add_argument("--max-iter", type=int, help="override optimizer.max_iter")
     p.add_argument("--threads", type=int, help="override optimizer.threads")
     p.add_argument("--resume", action="store_true", help="pyfit train --resume")
+    p.add_argument("--from-base", action="store_true", help="rmf / mfra members start from "
+                   "the trained base members (compress + refit) instead of from scratch")
     p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     args = p.parse_args(argv)
     _use_pyfit()
@@ -106,7 +122,7 @@ def main(argv=None) -> int:
         print(f"train_all.py: error: no models/{unknown[0]}.toml (models: {' '.join(MODELS)})",
               file=sys.stderr)
         return 2
-    models = sorted(models, key=lambda m: m != "base")  # base first: rmf/mfra start from it
+    models = sorted(models, key=lambda m: m != "base")  # base first (rmf/mfra --from-base)
     try:
         cfgs = {m: load_config(HERE / "models" / f"{m}.toml") for m in set(models) | {"base"}}
     except PyfitError as exc:
@@ -125,9 +141,9 @@ def main(argv=None) -> int:
         method = (cfg.compression or {}).get("method")
         if method in ("rmf", "mfra"):
             cmds = compress_commands(cfg, cfgs["base"], pyfit, args)
-            absent = [c[c.index("compress") + 1] for c in cmds
-                      if not Path(c[c.index("compress") + 1]).is_file()]
-            if absent and "base" not in models and not args.dry_run:
+            absent = [c[c.index("compress") + 1] for c in cmds if "compress" in c
+                      and not Path(c[c.index("compress") + 1]).is_file()]
+            if args.from_base and absent and "base" not in models and not args.dry_run:
                 print(f"train_all.py: error: {m} starts from the base ensemble, but "
                       f"{absent[0]} does not exist: train base first", file=sys.stderr)
                 return 2
