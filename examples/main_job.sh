@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job on bundled data: evaluate the bundled MLIP-2 potential, fit a small MTP with
-# `pyfit train`, compress the bundled potential (low-rank radial tensor), report errors and
-# write results.
+# `pyfit train`, compress the bundled potential (low-rank radial tensor), run a short LAMMPS MD
+# with the compressed potential, report errors and write results.
 # Run from anywhere after `pip install .`; outputs go to ./pyfit_main_job/ (about 20 s on 2 cores).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -55,5 +55,9 @@ pyfit compress "$pot" --method rmf --compression 0.5 --finetune "$data" --max-it
   --threads 2 --species Cu,Ag,Au -o "$compressed"
 pyfit info "$compressed"
 pyfit errors "$compressed" "$data"
+echo
+# A short LAMMPS run with the compressed potential (pair_style mtp/lowrank, read in factored form).
+pyfit lammps-check
+python "$here/md_short.py" "$compressed" "$out/md" --steps 500
 pyfit basis 16 --species 3 -o "$out/untrained_level16.mtp"
 echo "results in $out/"
