@@ -6,6 +6,7 @@ between rounds (as MLIP does), and reports errors on each *_Test.json file after
 Restartable: the parameters are checkpointed (npz + MLIP .mtp) after every round.
 
 Usage: python scripts/fit_nbmotaw.py OUTDIR [--level 16] [--hours 2] [--threads 2] [--seed 0]
+       python scripts/fit_nbmotaw.py OUTDIR --table     (markdown table of the last round)
 """
 
 from __future__ import annotations
@@ -38,6 +39,20 @@ def template(level: int) -> MTPModel:
                     alpha_moment_mapping=b.alpha_moment_mapping)
 
 
+def print_table(log: Path) -> None:
+    rec = json.loads(log.read_text().splitlines()[-1])
+    print(f"After {rec['iterations']} L-BFGS iterations, {rec['wall_s'] / 3600:.2f} h wall, "
+          f"loss {rec['loss']:.4e}; train E RMSE {rec['train']['E_rmse_meV']:.1f} meV/atom, "
+          f"F RMSE {rec['train']['F_rmse']:.3f} eV/Å\n")
+    print("| test file | E MAE (meV/atom) | E RMSE (meV/atom) | F MAE (eV/Å) | F RMSE (eV/Å) "
+          "| S RMSE (GPa) |")
+    print("|---|---|---|---|---|---|")
+    for name, e in rec.items():
+        if name.endswith("_Test"):
+            print(f"| {name} | {e['E_mae_meV']:.1f} | {e['E_rmse_meV']:.1f} | {e['F_mae']:.3f} "
+                  f"| {e['F_rmse']:.3f} | {e['S_rmse_GPa']:.2f} |")
+
+
 def main(argv=None):
     root = Path(__file__).resolve().parents[1]
     p = argparse.ArgumentParser()
@@ -48,7 +63,11 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--round-iters", type=int, default=100)
+    p.add_argument("--table", action="store_true", help="print the last round as a table")
     args = p.parse_args(argv)
+    if args.table:
+        print_table(args.outdir / "log.jsonl")
+        return
     args.outdir.mkdir(parents=True, exist_ok=True)
     train, tests = [], {}
     for path in sorted(args.data.glob("*.json")):
