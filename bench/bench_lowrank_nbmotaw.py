@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pyfit.basis import generate_basis
 from pyfit.fitting.loss import Loss
+from pyfit.fitting.trainer import make_template
 from pyfit.io.nbmotaw import read_nbmotaw_json
 from pyfit.lowrank.compress import pick_ranks, rank_scan
 from pyfit.lowrank.fit import fit_euclidean, fit_objective
@@ -64,12 +64,8 @@ class DenseObjective:
 
 
 def template(level: int) -> MTPModel:
-    b = generate_basis(level)
-    return MTPModel(species_count=4, min_dist=1.9, max_dist=5.0, radial_basis_size=8,
-                    radial_funcs_count=b.radial_funcs_count,
-                    alpha_moments_count=b.alpha_moments_count,
-                    alpha_index_basic=b.alpha_index_basic, alpha_index_times=b.alpha_index_times,
-                    alpha_moment_mapping=b.alpha_moment_mapping)
+    """Untrained 4-species MTP: cutoff 1.9..5 Å, radial basis size 8."""
+    return make_template(level, 4, 1.9, 5.0, 8)
 
 
 def load(data: Path, n_train: int, n_valid: int, n_test: int, seed: int = 0):

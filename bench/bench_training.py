@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pyfit.basis import generate_basis
 from pyfit.fitting.loss import Loss
+from pyfit.fitting.trainer import make_template
 from pyfit.io.nbmotaw import read_nbmotaw_json
 from pyfit.model import MTPModel
 
@@ -42,12 +42,8 @@ def load_subset(data: Path, n: int, seed: int = 0):
 
 
 def template(level: int) -> MTPModel:
-    b = generate_basis(level)
-    return MTPModel(species_count=4, min_dist=1.9, max_dist=5.0, radial_basis_size=8,
-                    radial_funcs_count=b.radial_funcs_count,
-                    alpha_moments_count=b.alpha_moments_count,
-                    alpha_index_basic=b.alpha_index_basic, alpha_index_times=b.alpha_index_times,
-                    alpha_moment_mapping=b.alpha_moment_mapping)
+    """Untrained 4-species MTP: cutoff 1.9..5 Å, radial basis size 8."""
+    return make_template(level, 4, 1.9, 5.0, 8)
 
 
 def best_time(fn, repeats: int = 3) -> float:

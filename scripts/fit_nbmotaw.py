@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize
 
-from pyfit.basis import generate_basis
 from pyfit.fitting.loss import Loss
+from pyfit.fitting.trainer import make_template
 from pyfit.io.mtp_file import write_mtp
 from pyfit.io.nbmotaw import read_nbmotaw_json
 from pyfit.metrics import compute_errors
@@ -31,12 +31,8 @@ SPECIES = ["Mo", "Nb", "Ta", "W"]
 
 
 def template(level: int) -> MTPModel:
-    b = generate_basis(level)
-    return MTPModel(species_count=4, min_dist=1.9, max_dist=5.0, radial_basis_size=8,
-                    radial_funcs_count=b.radial_funcs_count,
-                    alpha_moments_count=b.alpha_moments_count,
-                    alpha_index_basic=b.alpha_index_basic, alpha_index_times=b.alpha_index_times,
-                    alpha_moment_mapping=b.alpha_moment_mapping)
+    """Untrained 4-species MTP: cutoff 1.9..5 Å, radial basis size 8."""
+    return make_template(level, 4, 1.9, 5.0, 8)
 
 
 def print_table(log: Path) -> None:
