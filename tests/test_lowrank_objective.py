@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from pyfit.errors import PyfitError
+from pyfit.fitting.config import TrainConfig
 from pyfit.fitting.loss import Loss, LossWeights
 from pyfit.io.lowrank_file import read_potential
 from pyfit.lowrank.factors import LowRank, TensorTrain, unfold
@@ -193,10 +194,15 @@ def test_objective_from_table(loss):
                          species=["Nb", "Mo"])
     assert isinstance(obj, TTObjective) and obj.ranks == (2, 3, 2) and obj.species == ["Nb", "Mo"]
     assert isinstance(make_objective(loss, {"method": "mf", "rank": 2}), MatrixObjective)
-    for method in ("rmf", "mfra"):
-        with pytest.raises(PyfitError, match=rf"method = {method}: pyfit train runs Euclidean "
-                                             rf"BFGS.*pyfit compress --method {method}"):
-            make_objective(loss, {"method": method, "rank": 2}, np.random.default_rng(0))
+    from pyfit.lowrank.drivers import MFRADriver, RiemannianDriver
+
+    for method, driver in (("rmf", RiemannianDriver), ("mfra", MFRADriver), ("mf", None)):
+        obj = make_objective(loss, {"method": method, "rank": 2}, np.random.default_rng(0))
+        assert obj.method == method
+        made = obj.make_driver(TrainConfig().optimizer, lambda: None)
+        assert (made is None) if driver is None else isinstance(made, driver)
+    with pytest.raises(PyfitError, match=r"MFRA r0: expected an integer 1 <= r0 <= 2"):
+        make_objective(loss, {"method": "mfra", "rank": 2, "r0": 3})
     obj = objective_from_table(loss, {"method": "mf", "compression": 0.5})
     assert obj.rank == rank_for_compression((2, 2, 2, 8), 0.5)
     obj = objective_from_table(loss, {"method": "mfra", "r_max": 3, "r0": 1, "every": 5})

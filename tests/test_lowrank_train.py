@@ -1,6 +1,7 @@
-"""`pyfit.fit` / `pyfit train` with a [compression] table: the trainer fits MF and TF through
-pyfit.lowrank.objective.make_objective and writes factored potentials; rmf and mfra are refused
-with a pointer to their optimisers."""
+"""`pyfit.fit` / `pyfit train` with a [compression] table: the trainer fits MF and TF (its
+Euclidean BFGS), R-MF and MFRA (their drivers, pyfit.lowrank.drivers) through
+pyfit.lowrank.objective.make_objective and writes factored potentials; the R-MF / MFRA fits are
+the same as pyfit.lowrank.fit.fit_objective's and resume exactly."""
 
 import json
 from pathlib import Path
@@ -50,7 +51,82 @@ def test_train_writes_factored_potential(tmp_path, configs, compression, form, n
     assert m.train_errors.forces_rmse < 0.7 * log[0]["train"]["F_rmse"]
 
 
-@pytest.mark.parametrize("method", ["rmf", "mfra"])
-def test_train_refuses_riemannian_and_augmented(tmp_path, configs, method):
-    with pytest.raises(PyfitError, match=f"method = {method}: pyfit train runs Euclidean BFGS"):
-        pyfit.fit(configs, settings(tmp_path, {"method": method, "rank": 2}), progress=False)
+RMF = {"method": "rmf", "rank": 2}
+MFRA = {"method": "mfra", "rank": 3, "r0": 1, "delta_r": 1, "every": 7}
+
+
+def same_as_fit_objective(tmp_path, configs, compression, max_iter):
+    """pyfit.fit (trainer + driver) and fit_objective: the same iterates."""
+    import numpy as np
+
+    from pyfit.fitting.loss import Loss
+    from pyfit.fitting.trainer import make_template
+    from pyfit.lowrank.fit import fit_objective
+    from pyfit.lowrank.objective import objective_from_table
+
+    cfg = settings(tmp_path, compression, max_iter)
+    cfg["optimizer"]["reset_after_linear_solve"] = True  # as fit_objective's BFGS
+    res = pyfit.fit(configs, cfg, progress=False).models[0]
+    loss = Loss(make_template(8, 3, 2.0, 5.0, 8), configs, n_threads=1)
+    ref = fit_objective(objective_from_table(loss, compression), rng=np.random.default_rng(0),
+                        max_iter=max_iter, linear_solve_every=10)
+    return res, ref
+
+
+def test_train_rmf_is_riemannian_bfgs(tmp_path, configs):
+    # 23 iterations: linear solves at 10 and 20 in both (fit_objective's R-BFGS also solves
+    # after its last iteration when max_iter is a multiple of 10)
+    # fit_rmf re-derives the factors for its linear solves from an SVD of the full matrix, the
+    # driver uses the iterate's own; that round-off grows to ~5e-9 relative in 23 iterations
+    # (a different step would differ by 1e-2)
+    res, ref = same_as_fit_objective(tmp_path, configs, RMF, 23)
+    assert res.iterations == ref.n_iter == 23
+    assert res.x == pytest.approx(ref.x, rel=1e-7, abs=1e-10)
+    assert res.loss == pytest.approx(ref.value, rel=1e-9)
+    data = read_lowrank(tmp_path / "pot.mtplr")
+    assert data.factors.rank == 2
+    log = [json.loads(line) for line in open(tmp_path / "pot.jsonl")]
+    assert log[0]["n_params"] == 2 * (9 + 16) + 3 + 9
+    assert res.train_errors.forces_rmse < 0.8 * log[0]["train"]["F_rmse"]  # it learns
+
+
+def test_train_mfra_augments_like_fit_mfra(tmp_path, configs):
+    res, ref = same_as_fit_objective(tmp_path, configs, MFRA, 25)
+    assert ref.ranks[-1] == 3 and res.iterations == ref.n_iter == 25
+    assert res.x == pytest.approx(ref.x, rel=1e-9, abs=1e-12)
+    log = [json.loads(line) for line in open(tmp_path / "pot.jsonl")]
+    augments = [(r["iter"], r["rank"]) for r in log if r["event"] == "augment"]
+    assert augments == [(7, 2), (14, 3)]
+    assert log[0]["n_params"] == 1 * (9 + 16) + 3 + 9  # starts at r0 = 1
+    assert read_lowrank(tmp_path / "pot.mtplr").factors.rank == 3
+
+
+@pytest.mark.parametrize("compression", [RMF, MFRA], ids=["rmf", "mfra"])
+def test_train_rmf_mfra_resume_equals_uninterrupted(tmp_path, configs, compression):
+    full = pyfit.fit(configs, settings(tmp_path / "full", compression, 23),
+                     progress=False).models[0]
+    # stop at 11 (MFRA: at rank 2, between augmentations and linear solves), continue to 23
+    part = settings(tmp_path / "part", compression, 11)
+    pyfit.fit(configs, part, progress=False)
+    part["optimizer"]["max_iter"] = 23
+    resumed = pyfit.fit(configs, part, resume=True, progress=False).models[0]
+    assert resumed.iterations == full.iterations == 23
+    assert resumed.n_evals == full.n_evals
+    assert resumed.loss == full.loss
+    assert (resumed.x == full.x).all()
+    assert (tmp_path / "full" / "pot.mtplr").read_bytes() == \
+        (tmp_path / "part" / "pot.mtplr").read_bytes()
+
+
+def test_train_resume_refuses_another_method(tmp_path, configs):
+    pyfit.fit(configs, settings(tmp_path, {"method": "mf", "rank": 2}, 3), progress=False)
+    with pytest.raises(PyfitError, match="written by a different fit"):
+        pyfit.fit(configs, settings(tmp_path, RMF, 6), resume=True, progress=False)
+
+
+def test_train_mfra_settings_are_checked(tmp_path, configs):
+    with pytest.raises(PyfitError, match=r"MFRA r0: expected an integer 1 <= r0 <= 3, found 5"):
+        pyfit.fit(configs, settings(tmp_path, {**MFRA, "r0": 5}), progress=False)
+    with pytest.raises(PyfitError, match=r"sufficient_descent: expected 0 <= sigma < 1"):
+        pyfit.fit(configs, settings(tmp_path, {**RMF, "sufficient_descent": 2.0}),
+                  progress=False)

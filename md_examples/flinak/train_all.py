@@ -7,18 +7,12 @@ and at ~50%), each an ensemble of ``n_models`` seeds, one model after the other.
     python train_all.py --max-iter 50 --threads 2   # overrides for every fit
     python train_all.py --dry-run               # print the commands only
 
-How each TOML is fitted:
-
-* ``base`` and ``[compression] method = "mf" | "tf"``: ``pyfit train models/<model>.toml``
-  (from scratch, the whole ensemble; ``--resume`` continues from the checkpoints).
-* ``method = "rmf" | "mfra"``: these need their own optimisers (Riemannian BFGS, rank
-  augmentation), which ``pyfit train`` refuses; ``pyfit compress`` runs them. By default each
-  member ``k`` is fitted from scratch like the others (the paper's protocol): an untrained
-  level-L template (``pyfit basis``, written to ``models/out/template_l<L>.mtp``) is fitted with
-  ``pyfit compress TEMPLATE --method ... --seed <optimizer.seed + k> --finetune <data.train>``
-  using the TOML's ranks, loss weights, ``max_iter`` and MFRA / R-MF settings. With
-  ``--from-base`` member ``k`` instead starts from the truncation of ``models/out/base.<k>.mtp``
-  (compress, then refit), so ``base`` must be trained first (base always runs first).
+How each TOML is fitted: ``pyfit train models/<model>.toml`` (from scratch, the whole
+ensemble; ``--resume`` continues from the checkpoints), for every method: base, MF and TF by
+BFGS, R-MF by Riemannian BFGS and MFRA by rank augmentation (the paper's protocol). With
+``--from-base`` the rmf / mfra members ``k`` instead start from the truncation of
+``models/out/base.<k>.mtp`` (``pyfit compress --finetune``, then refit), so ``base`` must be
+trained first (base always runs first).
 
 Potentials: ``models/out/<model>.<k>.mtp`` (base, MLIP format) and ``.mtplr`` (MTP-LOWRANK).
 """
@@ -55,7 +49,8 @@ def pyfit_command() -> tuple[list[str], dict]:
 
 
 def compress_commands(cfg, base_cfg, pyfit, args) -> list[list[str]]:
-    """One ``pyfit compress`` command per ensemble member for an rmf / mfra model."""
+    """``--from-base``: one ``pyfit compress`` command per ensemble member of an rmf / mfra
+    model, starting from the base member of the same index."""
     comp = dict(cfg.compression)
     method = comp.pop("method")
     options = []
@@ -74,21 +69,10 @@ def compress_commands(cfg, base_cfg, pyfit, args) -> list[list[str]]:
                          f"{cfg.output.potential} have no pyfit compress option")
     cmds = []
     n = cfg.optimizer.n_models
-    m = cfg.model
-    template = Path(cfg.output.potential).parent / f"template_l{m.level}.mtp"
-    if not args.from_base:
-        cmds.append(pyfit + ["basis", str(m.level), "--species", str(len(m.species)),
-                             "--min-dist", repr(m.min_dist), "--max-dist", repr(m.max_dist),
-                             "--radial-basis-size", str(m.radial_basis_size),
-                             "-o", str(template)])
     for k in range(n):
-        if args.from_base:
-            src = base_cfg.potential_path(k if base_cfg.optimizer.n_models > 1 else None)
-            start = []
-        else:
-            src, start = template, ["--seed", str(cfg.optimizer.seed + k)]
+        src = base_cfg.potential_path(k if base_cfg.optimizer.n_models > 1 else None)
         out = cfg.potential_path(k if n > 1 else None)
-        cmd = pyfit + ["compress", str(src), "--method", method, *options, *start, "--finetune",
+        cmd = pyfit + ["compress", str(src), "--method", method, *options, "--finetune",
                        *cfg.data.train, "-o", str(out),
                        "--max-iter", str(args.max_iter or cfg.optimizer.max_iter),
                        "--linear-solve-every", str(cfg.optimizer.linear_solve_every),
@@ -139,11 +123,11 @@ def main(argv=None) -> int:
     for m in models:
         cfg = cfgs[m]
         method = (cfg.compression or {}).get("method")
-        if method in ("rmf", "mfra"):
+        if method in ("rmf", "mfra") and args.from_base:
             cmds = compress_commands(cfg, cfgs["base"], pyfit, args)
             absent = [c[c.index("compress") + 1] for c in cmds if "compress" in c
                       and not Path(c[c.index("compress") + 1]).is_file()]
-            if args.from_base and absent and "base" not in models and not args.dry_run:
+            if absent and "base" not in models and not args.dry_run:
                 print(f"train_all.py: error: {m} starts from the base ensemble, but "
                       f"{absent[0]} does not exist: train base first", file=sys.stderr)
                 return 2

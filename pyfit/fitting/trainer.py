@@ -56,8 +56,8 @@ import numpy as np
 
 from pyfit.errors import PyfitError
 from pyfit.fitting.config import TrainConfig
-from pyfit.fitting.optimize import (OptimizerOptions, OptimizerState, initial_state,
-                                    reset_memory, step)
+from pyfit.fitting.driver import make_driver
+from pyfit.fitting.optimize import OptimizerState
 from pyfit.fitting.report import ProgressLog, errors_record
 
 __all__ = ["DenseObjective", "ModelResult", "FitResult", "TrainingInterrupted", "make_template",
@@ -218,8 +218,9 @@ def _atomic_write(path: Path, write) -> None:
             tmp.unlink()
 
 
-def save_checkpoint(path: Path, state: OptimizerState, meta: dict) -> None:
-    arrays = state.to_dict(prefix="opt.")
+def save_checkpoint(path: Path, state, meta: dict) -> None:
+    """``state``: an :class:`OptimizerState` or a driver's ``to_dict()`` arrays."""
+    arrays = dict(state) if isinstance(state, dict) else state.to_dict(prefix="opt.")
     arrays.update({f"meta.{k}": np.asarray(v) for k, v in meta.items()})
 
     def write(tmp):
@@ -229,12 +230,23 @@ def save_checkpoint(path: Path, state: OptimizerState, meta: dict) -> None:
     _atomic_write(path, write)
 
 
-def load_checkpoint(path: Path) -> tuple[OptimizerState, dict]:
+def read_checkpoint(path: Path) -> tuple[dict, dict]:
+    """``(arrays, meta)``: the driver's arrays and the trainer's ``meta.*`` entries."""
     try:
         with np.load(path, allow_pickle=False) as z:
-            state = OptimizerState.from_dict(z, prefix="opt.")
+            arrays = {k: z[k] for k in z.files if not k.startswith("meta.")}
             meta = {k[5:]: z[k] for k in z.files if k.startswith("meta.")}
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, EOFError) as exc:
+        raise PyfitError(f"{path}: not a readable pyfit checkpoint ({exc})") from None
+    return arrays, meta
+
+
+def load_checkpoint(path: Path) -> tuple[OptimizerState, dict]:
+    """``(state, meta)`` of a checkpoint written by the Euclidean BFGS driver."""
+    arrays, meta = read_checkpoint(path)
+    try:
+        state = OptimizerState.from_dict(arrays, prefix="opt.")
+    except (PyfitError, ValueError, KeyError) as exc:
         raise PyfitError(f"{path}: not a readable pyfit checkpoint ({exc})") from None
     return state, meta
 
@@ -246,14 +258,16 @@ def _save_potential(objective, x, path: Path):
 
 
 # -------------------------------------------------------------------- one model
-def _stop_reason(state, history, opt, elapsed) -> str | None:
-    if state.status != "running":
-        return state.status
-    if state.iteration >= opt.max_iter:
+def _stop_reason(driver, history, opt, elapsed) -> str | None:
+    status = driver.stop_status()
+    if status is not None:
+        return status
+    if driver.state.iteration >= opt.max_iter:
         return "max_iter"
     if opt.max_time > 0 and elapsed >= opt.max_time:
         return "max_time"
     w = opt.rel_window
+    history = history[driver.rel_tol_from:]
     if opt.rel_tol > 0 and len(history) > w:
         old, new = history[-1 - w], history[-1]
         if old - new < opt.rel_tol * abs(old):
@@ -287,32 +301,33 @@ def train_model(objective, config: TrainConfig, index: int, valid, log: Progress
     ckpt = config.checkpoint_path(index if ensemble else None)
     pot_path = config.potential_path(index if ensemble else None)
     fingerprint = config.fingerprint(digest)
-    options = OptimizerOptions(c1=opt.c1, c2=opt.c2)
 
-    def fun(x):
+    def check():
         if guard.signum:
             raise _Abort
-        return objective.value_and_grad(x)
 
+    driver = make_driver(objective, opt, check)
     resumed = resume and ckpt.exists()
     if resumed:
-        state, meta = load_checkpoint(ckpt)
-        if str(meta["fingerprint"]) != fingerprint or int(meta["seed"]) != seed:
-            raise PyfitError(f"{ckpt}: written by a different fit (settings fingerprint "
-                             f"{meta['fingerprint']}, seed {int(meta['seed'])}; now "
+        arrays, meta = read_checkpoint(ckpt)
+        if "fingerprint" not in meta or str(meta["fingerprint"]) != fingerprint \
+                or int(meta["seed"]) != seed:
+            found = (f"settings fingerprint {meta['fingerprint']}, seed {int(meta['seed'])}"
+                     if "fingerprint" in meta and "seed" in meta else "no fingerprint")
+            raise PyfitError(f"{ckpt}: written by a different fit ({found}; now "
                              f"{fingerprint}, seed {seed}); remove it or run without --resume")
-        if state.n != objective.n_params:
-            raise PyfitError(f"{ckpt}: {state.n} parameters, the model has "
-                             f"{objective.n_params}")
+        try:
+            driver.load(arrays)
+        except PyfitError as exc:
+            raise PyfitError(f"{ckpt}: {exc}") from None
         history = [float(v) for v in meta["history"]]
         elapsed0, last_linear = float(meta["elapsed"]), int(meta["last_linear"])
         rng = np.random.default_rng(seed)
         rng.bit_generator.state = json.loads(str(meta["rng_state"]))
     else:
         rng = np.random.default_rng(seed)
-        x0 = objective.initial(rng)
-        state = initial_state(objective.value_and_grad, x0, method=opt.method, memory=opt.memory)
-        history, elapsed0, last_linear = [state.f], 0.0, 0
+        driver.start(rng)
+        history, elapsed0, last_linear = [driver.state.f], 0.0, 0
     t_start = time.perf_counter()
 
     def elapsed():
@@ -326,12 +341,13 @@ def train_model(objective, config: TrainConfig, index: int, valid, log: Progress
                 "stop_reason": np.str_(reason)}
 
     start = {}
+    state = driver.state
     if not resumed:  # errors of the starting point, for the log and the table
-        start["train"] = errors_record(objective.errors(state.x))
+        start["train"] = errors_record(driver.objective.errors(state.x))
         if valid:
-            start["valid"] = errors_record(compute_errors(objective.to_potential(state.x),
+            start["valid"] = errors_record(compute_errors(driver.objective.to_potential(state.x),
                                                           valid, opt.threads or 1))
-    log.record("start", model=index, seed=seed, n_params=objective.n_params,
+    log.record("start", model=index, seed=seed, n_params=driver.objective.n_params,
                fingerprint=fingerprint, resumed=resumed, iter=state.iteration, loss=state.f,
                time=elapsed(), **start)
     if start:
@@ -339,37 +355,36 @@ def train_model(objective, config: TrainConfig, index: int, valid, log: Progress
     if resumed:
         log.message(f"model {index}: resumed from {ckpt} at iteration {state.iteration} "
                     f"(loss {state.f:.6e})")
-    linear_solve = getattr(objective, "linear_solve", None)
-    every = opt.linear_solve_every if linear_solve is not None else 0
+    every = opt.linear_solve_every
     t_report, it_report = time.perf_counter(), state.iteration
     reason = None
     try:
         while True:
-            reason = _stop_reason(state, history, opt, elapsed())
+            reason = _stop_reason(driver, history, opt, elapsed())
             if reason is not None:
                 break
-            k = state.iteration
+            event = driver.before_iteration()
+            if event:
+                log.record(event.pop("event", "driver"), model=index, time=elapsed(), **event)
+            k = driver.state.iteration
             if every and k > 0 and k % every == 0 and last_linear != k:
-                x_lin = linear_solve(state.x)
-                f_lin, g_lin = fun(x_lin)
-                accepted = bool(f_lin < state.f)
-                log.record("linear_solve", model=index, iter=k, loss_before=state.f,
-                           loss_after=f_lin, accepted=accepted, time=elapsed())
-                if accepted:
-                    state = reset_memory(state, x_lin, f_lin, g_lin,
-                                         keep_memory=not opt.reset_after_linear_solve)
-                state.n_evals += 1
+                solved = driver.linear_solve()
+                if solved is not None:
+                    f_before, f_lin, accepted = solved
+                    log.record("linear_solve", model=index, iter=k, loss_before=f_before,
+                               loss_after=f_lin, accepted=accepted, time=elapsed())
                 last_linear = k
-            state = step(fun, state, options)
+            driver.step()
+            state = driver.state
             history.append(state.f)
             it = state.iteration
             rec = {"model": index, "iter": it, "loss": state.f, "n_evals": state.n_evals,
                    "alpha": state.alpha, "time": elapsed()}
             train_e = valid_e = None
             if it % out.progress_every == 0:
-                train_e = errors_record(objective.errors(state.x))
+                train_e = errors_record(driver.objective.errors(state.x))
                 if valid:
-                    pot = objective.to_potential(state.x)
+                    pot = driver.objective.to_potential(state.x)
                     valid_e = errors_record(compute_errors(pot, valid, opt.threads or 1))
                 rec.update(train=train_e, valid=valid_e)
             now = time.perf_counter()
@@ -380,19 +395,21 @@ def train_model(objective, config: TrainConfig, index: int, valid, log: Progress
             log.record("iter", **rec)
             log.iteration(index, it, state.f, spi, train_e, valid_e)
             if out.checkpoint_every and it % out.checkpoint_every == 0:
-                save_checkpoint(ckpt, state, meta())
+                save_checkpoint(ckpt, driver.to_dict(), meta())
                 log.record("checkpoint", model=index, iter=it, path=str(ckpt), time=elapsed())
             if guard.signum:
                 raise _Abort
     except _Abort:
-        save_checkpoint(ckpt, state, meta())
-        _save_potential(objective, state.x, pot_path)
+        state = driver.state
+        save_checkpoint(ckpt, driver.to_dict(), meta())
+        _save_potential(driver.objective, state.x, pot_path)
         log.record("stop", model=index, iter=state.iteration, reason="signal",
                    signal=signal.Signals(guard.signum).name, loss=state.f, time=elapsed())
         raise TrainingInterrupted(guard.signum, ckpt, pot_path) from None
-    save_checkpoint(ckpt, state, meta(reason))
-    pot = _save_potential(objective, state.x, pot_path)
-    train_stats = objective.errors(state.x)
+    state = driver.state
+    save_checkpoint(ckpt, driver.to_dict(), meta(reason))
+    pot = _save_potential(driver.objective, state.x, pot_path)
+    train_stats = driver.objective.errors(state.x)
     valid_stats = compute_errors(pot, valid, opt.threads or 1) if valid else None
     log.record("stop", model=index, iter=state.iteration, reason=reason, loss=state.f,
                n_evals=state.n_evals, time=elapsed(), train=errors_record(train_stats),

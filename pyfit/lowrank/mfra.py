@@ -29,7 +29,7 @@ from pyfit.errors import PyfitError
 from pyfit.lowrank.factors import LowRank
 from pyfit.lowrank.objective import MatrixObjective
 
-__all__ = ["augment", "augment_state", "parameter_map", "fit_mfra"]
+__all__ = ["augment", "augment_state", "parameter_map", "check_settings", "fit_mfra"]
 
 
 def augment(objective: MatrixObjective, x, delta_r: int):
@@ -77,12 +77,33 @@ def augment_state(state, objective: MatrixObjective, new: MatrixObjective, x_new
 
     index = parameter_map(objective, new.rank - objective.rank)
     f, g = new.value_and_grad(x_new)
-    H = None
+    H = S = Y = None
     if state.H is not None:
         H = np.eye(new.n_params) * (state.gamma if state.gamma > 0 else 1.0)
         H[np.ix_(index, index)] = state.H
+    if state.S is not None:  # L-BFGS: the new parameters did not move in the stored pairs
+        S = np.zeros((state.S.shape[0], new.n_params))
+        Y = np.zeros_like(S)
+        S[:, index], Y[:, index] = state.S, state.Y
     return replace(state.copy(), x=np.array(x_new, dtype=float), f=float(f),
-                   g=np.array(g, dtype=float), H=H, n_evals=state.n_evals + 1, n_failures=0)
+                   g=np.array(g, dtype=float), H=H, S=S, Y=Y, n_evals=state.n_evals + 1,
+                   n_failures=0)
+
+
+def check_settings(objective: MatrixObjective, r0=1, delta_r=1, every=50, r_max=None):
+    """``(r0, delta_r, every, r_max)`` checked (``r_max`` default: ``objective.rank``)."""
+    if r_max is None:
+        r_max = objective.rank
+    full = min(objective.m, objective.n)
+    top = r_max if isinstance(r_max, (int, np.integer)) and not isinstance(r_max, bool) else full
+    checks = (("r_max", r_max, 1, full), ("r0", r0, 1, top), ("delta_r", delta_r, 1, max(1, top)),
+              ("every", every, 1, None))
+    for name, value, low, high in checks:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low \
+                or (high is not None and value > high):
+            bound = f"{low} <= {name}" + (f" <= {high}" if high is not None else "")
+            raise PyfitError(f"MFRA {name}: expected an integer {bound}, found {value!r}")
+    return int(r0), int(delta_r), int(every), int(r_max)
 
 
 def fit_mfra(objective: MatrixObjective, rng: np.random.Generator | None = None, x0=None,
@@ -96,15 +117,7 @@ def fit_mfra(objective: MatrixObjective, rng: np.random.Generator | None = None,
     ``ranks`` list gives the rank at each iteration. ``rel_tol`` applies only at ``r_max``."""
     from pyfit.lowrank.fit import CompressedFit, fit_euclidean
 
-    r_max = objective.rank if r_max is None else int(r_max)
-    full = min(objective.m, objective.n)
-    for name, value, low, high in (("r_max", r_max, 1, full), ("r0", r0, 1, r_max),
-                                   ("delta_r", delta_r, 1, max(1, r_max)),
-                                   ("every", every, 1, None)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low \
-                or (high is not None and value > high):
-            bound = f"{low} <= {name}" + (f" <= {high}" if high is not None else "")
-            raise PyfitError(f"MFRA {name}: expected an integer {bound}, found {value!r}")
+    r0, delta_r, every, r_max = check_settings(objective, r0, delta_r, every, r_max)
     obj = MatrixObjective(objective.loss, int(r0), objective.unfolding,
                           species=objective.species, method="mfra")
     obj.settings = getattr(objective, "settings", {})

@@ -194,6 +194,17 @@ class MatrixObjective(_FactoredObjective):
     def from_factors(self, u, v, linear) -> np.ndarray:
         return self.with_linear([u, v], linear)
 
+    def make_driver(self, options, check):
+        """The trainer's driver (:mod:`pyfit.fitting.driver`): R-BFGS for ``rmf``, rank
+        augmentation for ``mfra``, None (the Euclidean BFGS) for ``mf``."""
+        from pyfit.lowrank.drivers import MFRADriver, RiemannianDriver
+
+        if self.method == "rmf":
+            return RiemannianDriver(self, options, check)
+        if self.method == "mfra":
+            return MFRADriver(self, options, check)
+        return None
+
 
 # --------------------------------------------------------------------------- TF
 class TTObjective(_FactoredObjective):
@@ -321,20 +332,17 @@ COMPRESSION_KEYS = {
 def make_objective(loss, compression: dict, rng: np.random.Generator | None = None,
                    species=None):
     """The trainer's factory (``pyfit train`` with a ``[compression]`` table): the objective of
-    :func:`objective_from_table` for the methods the trainer's Euclidean BFGS fits faithfully,
-    ``mf`` and ``tf``. ``rmf`` (Riemannian BFGS) and ``mfra`` (rank augmentation: the number
-    of parameters changes during the fit) need their own optimisers and are refused with a
-    pointer to them, rather than silently fitted as plain MF. ``rng`` is unused (starting points
-    come from ``objective.initial(rng)``)."""
+    :func:`objective_from_table`. ``mf`` and ``tf`` are fitted by the trainer's Euclidean BFGS;
+    ``rmf`` and ``mfra`` objectives bring their own optimizer (``make_driver``: Riemannian BFGS,
+    rank augmentation; :mod:`pyfit.lowrank.drivers`). ``rng`` is unused (starting points come
+    from ``objective.initial(rng)``)."""
     obj = objective_from_table(loss, compression, species)
-    if obj.method in ("rmf", "mfra"):
-        needs = ("R-MF needs the Riemannian BFGS" if obj.method == "rmf"
-                 else "MFRA needs the rank augmentation")
-        raise PyfitError(
-            f"[compression] method = {obj.method}: pyfit train runs Euclidean BFGS, which would "
-            f"fit plain MF; {needs} of pyfit.lowrank (pyfit compress --method {obj.method} "
-            f"--finetune DATA, or pyfit.lowrank.fit.fit_objective); use method = mf or tf with "
-            f"pyfit train")
+    if obj.method == "mfra":
+        from pyfit.lowrank.mfra import check_settings
+
+        st = obj.settings
+        check_settings(obj, st.get("r0", 1), st.get("delta_r", 1), st.get("every", 50),
+                       st.get("r_max", obj.rank))
     return obj
 
 

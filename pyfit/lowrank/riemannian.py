@@ -43,7 +43,8 @@ import numpy as np
 
 from pyfit.errors import PyfitError
 
-__all__ = ["Point", "FixedRankManifold", "rbfgs", "RBFGSResult"]
+__all__ = ["Point", "FixedRankManifold", "rbfgs", "RBFGSResult", "RBFGSState", "rbfgs_start",
+           "rbfgs_step", "rbfgs_set_linear"]
 
 
 class Point(NamedTuple):
@@ -183,6 +184,164 @@ class RBFGSResult:
     n_skipped: int = 0
 
 
+@dataclass
+class RBFGSState:
+    """Everything needed to continue a Riemannian BFGS run (:func:`rbfgs_step`).
+
+    ``point`` (the rank-r matrix) and ``w`` (linear parameters) are the iterate, ``f`` its loss,
+    ``g`` the Riemannian gradient in the coordinates of ``T_point`` followed by ``dL/dw``, ``H``
+    the inverse Hessian approximation in the same coordinates (d + len(w) square), ``scaled``
+    whether ``H`` has had its first curvature scaling. ``status``: ``running``, ``converged``
+    (gradient norm <= gtol) or ``line_search_failed``."""
+
+    point: Point
+    w: np.ndarray
+    f: float
+    g: np.ndarray
+    H: np.ndarray
+    scaled: bool = False
+    iteration: int = 0
+    n_evals: int = 1
+    n_resets: int = 0
+    n_skipped: int = 0
+    alpha: float = 0.0
+    status: str = "running"
+
+    def to_dict(self, prefix: str = "") -> dict[str, np.ndarray]:
+        """NumPy arrays only; exact round trip with :meth:`from_dict`."""
+        d = {"u": self.point.u, "s": self.point.s, "vt": self.point.vt, "w": self.w,
+             "f": np.float64(self.f), "g": self.g, "H": self.H, "scaled": np.bool_(self.scaled),
+             "iteration": np.int64(self.iteration), "n_evals": np.int64(self.n_evals),
+             "n_resets": np.int64(self.n_resets), "n_skipped": np.int64(self.n_skipped),
+             "alpha": np.float64(self.alpha), "status": np.str_(self.status)}
+        return {prefix + k: np.asarray(v) for k, v in d.items()}
+
+    @classmethod
+    def from_dict(cls, d, manifold: "FixedRankManifold", n_linear: int,
+                  prefix: str = "") -> "RBFGSState":
+        """Inverse of :meth:`to_dict`; shapes are checked against ``manifold`` and
+        ``n_linear``."""
+        def get(k):
+            try:
+                return np.array(d[prefix + k])
+            except KeyError:
+                raise PyfitError(f"R-BFGS state: missing entry {prefix + k!r}") from None
+
+        m, n, r = manifold.m, manifold.n, manifold.r
+        size = manifold.dim + n_linear
+        expected = {"u": (m, r), "s": (r,), "vt": (r, n), "w": (n_linear,), "g": (size,),
+                    "H": (size, size)}
+        arrays = {k: get(k).astype(float) for k in expected}
+        for k, shape in expected.items():
+            if arrays[k].shape != shape:
+                raise PyfitError(f"R-BFGS state: {prefix + k} has shape {arrays[k].shape}, "
+                                 f"expected {shape} (rank {r}, {m} x {n} matrix, {n_linear} "
+                                 f"linear parameters)")
+        return cls(Point(arrays["u"], arrays["s"], arrays["vt"]), arrays["w"], float(get("f")),
+                   arrays["g"], arrays["H"], bool(get("scaled")), int(get("iteration")),
+                   int(get("n_evals")), int(get("n_resets")), int(get("n_skipped")),
+                   float(get("alpha")), str(get("status")))
+
+
+def _check_settings(sufficient_descent, c1) -> None:
+    if not (isinstance(sufficient_descent, (int, float)) and 0 <= sufficient_descent < 1):
+        raise PyfitError(f"sufficient_descent: expected 0 <= sigma < 1, found "
+                         f"{sufficient_descent!r}")
+    if not (isinstance(c1, (int, float)) and 0 < c1 < 1):
+        raise PyfitError(f"c1: expected 0 < c1 < 1, found {c1!r}")
+
+
+def _gradient(fun: Callable, manifold: "FixedRankManifold", x: Point, w: np.ndarray):
+    f, G, gw = fun(x.full(), w)
+    return float(f), np.concatenate([manifold.riemannian_gradient(x, G), gw])
+
+
+def rbfgs_start(fun: Callable, manifold: "FixedRankManifold", x0: Point,
+                w0: np.ndarray) -> RBFGSState:
+    """The state at ``(x0, w0)`` (one evaluation of ``fun``; ``H = I``)."""
+    w = np.array(w0, dtype=float)
+    f, g = _gradient(fun, manifold, x0, w)
+    return RBFGSState(x0, w, f, g, np.eye(g.size))
+
+
+def rbfgs_set_linear(fun: Callable, manifold: "FixedRankManifold", state: RBFGSState,
+                     w: np.ndarray) -> RBFGSState:
+    """A copy of ``state`` moved to the linear parameters ``w`` (e.g. an exact linear solve);
+    ``H`` is kept (the jump adds no curvature pair)."""
+    from dataclasses import replace
+
+    w = np.array(w, dtype=float)
+    f, g = _gradient(fun, manifold, state.point, w)
+    return replace(state, w=w, f=f, g=g, H=state.H.copy(), n_evals=state.n_evals + 1)
+
+
+def rbfgs_step(fun: Callable, manifold: "FixedRankManifold", state: RBFGSState,
+               sufficient_descent: float = 1e-4, c1: float = 1e-4, gtol: float = 1e-10,
+               max_backtracks: int = 40) -> RBFGSState:
+    """One Riemannian BFGS iteration from ``state`` (not modified); returns the new state.
+    A state that is not ``running`` is returned unchanged. On convergence or a failed line
+    search the iterate is kept, the status set and the iteration count not advanced."""
+    from dataclasses import replace
+
+    _check_settings(sufficient_descent, c1)
+    if state.status != "running":
+        return state
+    d_r = manifold.dim
+    x, w, f, g, H = state.point, state.w, state.f, state.g, state.H
+    d = g.size
+    scaled = state.scaled
+    n_resets, n_skipped, n_evals = state.n_resets, state.n_skipped, state.n_evals
+    gnorm = float(np.linalg.norm(g))
+    if gnorm <= gtol:
+        return replace(state, status="converged")
+    eta = -H @ g
+    slope = float(g @ eta)
+    if slope > -sufficient_descent * gnorm * float(np.linalg.norm(eta)):
+        n_resets += 1
+        H = np.eye(d) * (H.trace() / d if scaled else 1.0)
+        eta = -H @ g
+        slope = float(g @ eta)
+    alpha = 1.0 if scaled else min(1.0, 1.0 / gnorm)
+    for _ in range(max_backtracks):
+        y = manifold.retract(x, alpha * eta[:d_r])
+        w_new = w + alpha * eta[d_r:]
+        f_new, G_new, gw_new = fun(y.full(), w_new)
+        n_evals += 1
+        if np.isfinite(f_new) and f_new <= f + c1 * alpha * slope:
+            break
+        if not np.isfinite(f_new):
+            alpha *= 0.1
+            continue
+        # minimiser of the quadratic through f, slope and f_new, kept in [0.1, 0.5] alpha
+        q = -slope * alpha * alpha / (2.0 * (f_new - f - slope * alpha))
+        alpha = float(np.clip(q, 0.1 * alpha, 0.5 * alpha))
+    else:
+        return replace(state, status="line_search_failed", n_evals=n_evals, n_resets=n_resets)
+    Q = manifold.transport_matrix(x, y)
+    T = np.eye(d)
+    T[:d_r, :d_r] = Q
+    g_new = np.concatenate([manifold.riemannian_gradient(y, G_new), gw_new])
+    s_vec = T @ (alpha * eta)
+    y_vec = g_new - T @ g
+    H = np.linalg.solve(T.T, (T @ H).T).T  # T H T^{-1}
+    ys = float(y_vec @ s_vec)
+    if ys > 1e-12 * float(np.linalg.norm(y_vec) * np.linalg.norm(s_vec)):
+        if not scaled:
+            H = np.eye(d) * (ys / float(y_vec @ y_vec))
+            scaled = True
+        # (I - rho s y^T) H (I - rho y s^T) + rho s s^T; the transported H need not be
+        # symmetric (Q is not orthogonal), so y^T H and H y are kept apart
+        rho = 1.0 / ys
+        Hy = H @ y_vec
+        yH = y_vec @ H
+        H = H - rho * (np.outer(s_vec, yH) + np.outer(Hy, s_vec)) \
+            + (rho * rho * float(y_vec @ Hy) + rho) * np.outer(s_vec, s_vec)
+    else:
+        n_skipped += 1
+    return RBFGSState(y, np.asarray(w_new, dtype=float), float(f_new), g_new, H, scaled,
+                      state.iteration + 1, n_evals, n_resets, n_skipped, float(alpha), "running")
+
+
 def rbfgs(fun: Callable, manifold: FixedRankManifold, x0: Point, w0: np.ndarray,
           max_iter: int = 100, sufficient_descent: float = 1e-4, c1: float = 1e-4,
           gtol: float = 1e-10, rel_tol: float = 0.0, rel_window: int = 50,
@@ -196,87 +355,37 @@ def rbfgs(fun: Callable, manifold: FixedRankManifold, x0: Point, w0: np.ndarray,
     Stops after ``max_iter`` iterations, when the gradient norm is below ``gtol``, when the loss
     decreased by less than ``rel_tol`` (relative) over ``rel_window`` iterations, or when the
     line search finds no decrease. ``callback(k, value, point, w)`` after each iteration; a
-    ``True`` return stops.
+    ``True`` return stops. (A loop over :func:`rbfgs_step`; the trainer drives the same steps
+    with checkpoints, see :mod:`pyfit.lowrank.drivers`.)
     """
-    if not (isinstance(sufficient_descent, (int, float)) and 0 <= sufficient_descent < 1):
-        raise PyfitError(f"sufficient_descent: expected 0 <= sigma < 1, found "
-                         f"{sufficient_descent!r}")
-    if not 0 < c1 < 1:
-        raise PyfitError(f"c1: expected 0 < c1 < 1, found {c1!r}")
-    d_r = manifold.dim
-    x, w = x0, np.array(w0, dtype=float)
-    f, G, gw = fun(x.full(), w)
-    g = np.concatenate([manifold.riemannian_gradient(x, G), gw])
-    d = g.size
-    H = np.eye(d)
-    scaled = False
-    history = [float(f)]
-    n_resets = n_skipped = 0
+    _check_settings(sufficient_descent, c1)
+    state = rbfgs_start(fun, manifold, x0, w0)
+    history = [float(state.f)]
     message = f"reached max_iter = {max_iter}"
     k = 0
     for k in range(1, max_iter + 1):
-        gnorm = float(np.linalg.norm(g))
-        if gnorm <= gtol:
-            message = f"gradient norm {gnorm:.3e} <= gtol"
+        new = rbfgs_step(fun, manifold, state, sufficient_descent, c1, gtol, max_backtracks)
+        if new.status == "converged":
+            message = f"gradient norm {float(np.linalg.norm(state.g)):.3e} <= gtol"
             k -= 1
             break
-        eta = -H @ g
-        slope = float(g @ eta)
-        if slope > -sufficient_descent * gnorm * float(np.linalg.norm(eta)):
-            n_resets += 1
-            H = np.eye(d) * (H.trace() / d if scaled else 1.0)
-            eta = -H @ g
-            slope = float(g @ eta)
-        alpha = 1.0 if scaled else min(1.0, 1.0 / gnorm)
-        for _ in range(max_backtracks):
-            y = manifold.retract(x, alpha * eta[:d_r])
-            w_new = w + alpha * eta[d_r:]
-            f_new, G_new, gw_new = fun(y.full(), w_new)
-            if np.isfinite(f_new) and f_new <= f + c1 * alpha * slope:
-                break
-            if not np.isfinite(f_new):
-                alpha *= 0.1
-                continue
-            # minimiser of the quadratic through f, slope and f_new, kept in [0.1, 0.5] alpha
-            q = -slope * alpha * alpha / (2.0 * (f_new - f - slope * alpha))
-            alpha = float(np.clip(q, 0.1 * alpha, 0.5 * alpha))
-        else:
+        if new.status == "line_search_failed":
             message = "line search found no decrease"
+            state = new
             k -= 1
             break
-        Q = manifold.transport_matrix(x, y)
-        T = np.eye(d)
-        T[:d_r, :d_r] = Q
-        g_new = np.concatenate([manifold.riemannian_gradient(y, G_new), gw_new])
-        s_vec = T @ (alpha * eta)
-        y_vec = g_new - T @ g
-        H = np.linalg.solve(T.T, (T @ H).T).T  # T H T^{-1}
-        ys = float(y_vec @ s_vec)
-        if ys > 1e-12 * float(np.linalg.norm(y_vec) * np.linalg.norm(s_vec)):
-            if not scaled:
-                H = np.eye(d) * (ys / float(y_vec @ y_vec))
-                scaled = True
-            # (I - rho s y^T) H (I - rho y s^T) + rho s s^T; the transported H need not be
-            # symmetric (Q is not orthogonal), so y^T H and H y are kept apart
-            rho = 1.0 / ys
-            Hy = H @ y_vec
-            yH = y_vec @ H
-            H = H - rho * (np.outer(s_vec, yH) + np.outer(Hy, s_vec)) \
-                + (rho * rho * float(y_vec @ Hy) + rho) * np.outer(s_vec, s_vec)
-        else:
-            n_skipped += 1
-        x, w, f, g = y, w_new, f_new, g_new
+        state = new
         if linear_solve is not None and linear_solve_every and k % linear_solve_every == 0:
-            w = np.asarray(linear_solve(x.full(), w), dtype=float)
-            f, G, gw = fun(x.full(), w)
-            g = np.concatenate([manifold.riemannian_gradient(x, G), gw])
-        history.append(float(f))
-        if callback is not None and callback(k, f, x, w):
+            state = rbfgs_set_linear(fun, manifold, state,
+                                     linear_solve(state.point.full(), state.w))
+        history.append(float(state.f))
+        if callback is not None and callback(k, state.f, state.point, state.w):
             message = "stopped by callback"
             break
         if rel_tol > 0 and len(history) > rel_window:
             old = history[-1 - rel_window]
-            if old - f < rel_tol * abs(old):
+            if old - state.f < rel_tol * abs(old):
                 message = f"relative decrease over {rel_window} iterations < {rel_tol}"
                 break
-    return RBFGSResult(x, w, float(f), k, message, history, n_resets, n_skipped)
+    return RBFGSResult(state.point, state.w, float(state.f), k, message, history,
+                       state.n_resets, state.n_skipped)
