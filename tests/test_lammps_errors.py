@@ -137,11 +137,23 @@ def test_units_other_than_metal():
     (lambda t: t.replace("alpha_index_times = {{0, 0, 1, 1}}", "alpha_index_times = {{0, 1, 1, 1}}"),
      [":26:", "reads moment 1 before its last contribution"]),
     (lambda t: t + "colour = red\n", [":31:", "unknown key 'colour'"]),
+    (lambda t: t.replace("\tradial_form = mf\n", "\tradial_form = mf\n\tfit_method = tf\n"),
+     [":12:", "expected 'fit_method = mf | rmf | mfra' for radial_form = mf",
+      "found 'fit_method = tf'"]),
 ])
 def test_malformed_files_name_file_and_line(tmp_path, edit, fragments):
     path = tmp_path / "bad.lr"
     path.write_text(edit(lowrank_text()))
     expect_error(f"pair_style mtp/lowrank\npair_coeff * * {path} Cu Ag", str(path), *fragments)
+
+
+@pytest.mark.parametrize("form, method", [("mf", "rmf"), ("mf", "mfra"), ("tt", "tf")])
+def test_fit_method_is_accepted(tmp_path, form, method):
+    path = tmp_path / "ok.lr"
+    text = lowrank_text(form=form)
+    path.write_text(text.replace(f"\tradial_form = {form}\n",
+                                 f"\tradial_form = {form}\n\tfit_method = {method}\n"))
+    assert run_lammps(f"pair_style mtp/lowrank\npair_coeff * * {path} Cu Ag\nrun 0") is None
 
 
 def test_malformed_tensor_train(tmp_path):

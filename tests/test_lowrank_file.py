@@ -215,6 +215,13 @@ CASES = [
      "unknown key 'tt_core_9'"),
     ("tt", "\ttt_core_3 = {3, 2, 2}", "\ttt_core_4 = {3, 2, 2}", "tt_core_4",
      "expected tt_core_3 next, found tt_core_4"),
+    ("mf", "\tradial_form = mf\n", "\tradial_form = mf\n\tfit_method = tf\n", "fit_method",
+     r"expected 'fit_method = mf \| rmf \| mfra' for radial_form = mf \(line \d+\), found "
+     r"'fit_method = tf'"),
+    ("tt", "\tradial_form = tt\n", "\tradial_form = tt\n\tfit_method = rmf\n", "fit_method",
+     r"expected 'fit_method = tf' for radial_form = tt"),
+    ("mf", "\tradial_form = mf\n", "\tfit_method = rmf\n\tradial_form = mf\n", "fit_method",
+     "fit_method must come after radial_form"),
 ]
 
 
@@ -277,3 +284,30 @@ def test_malformed_rows(tmp_path, texts):
     p.write_text("\n".join(mf[:j + 1] + ["\t\t{1.0, inf}"] + mf[j + 2:]))
     with pytest.raises(FileFormatError, match="expected a finite number, found 'inf'"):
         read_lowrank(p)
+
+
+@pytest.mark.parametrize("method", ["mf", "rmf", "mfra", "tf", None])
+def test_fit_method_is_recorded(tmp_path, model, method):
+    """The optional fit_method key: written from CompressedMTP.method, read back (also by
+    pyfit info), absent when unknown; R-MF counts the manifold dimension."""
+    from pyfit.lowrank.commands import lowrank_info
+
+    c = model.radial_coeffs
+    if method == "tf":
+        f = TensorTrain.from_dense(c, max_rank=(2, 3, 2))
+    else:
+        f = LowRank.from_dense(c, max_rank=2)
+    pot = CompressedMTP(model, f, species=["Nb", "Mo", "W"], method=method)
+    path = tmp_path / "p.mtplr"
+    pot.save(path)
+    text = path.read_text()
+    assert ("fit_method" in text) == (method is not None)
+    back = CompressedMTP.load(path)
+    assert back.method == method and read_lowrank(path).fit_method == method
+    assert back.n_radial_params == pot.n_radial_params
+    if method == "rmf":
+        assert back.n_radial_params == f.n_params_riemannian < f.n_params
+    names = {"mf": "MF", "rmf": "R-MF", "mfra": "MFRA", "tf": "TF", None: "not recorded"}
+    assert lowrank_info(path)[1]["fit method"] == names[method]
+    with pytest.raises(PyfitError, match=r"fit_method: expected .* found 'svd'"):
+        write_lowrank(tmp_path / "q.mtplr", model, f, fit_method="svd")

@@ -38,6 +38,7 @@ struct PotentialFile {
   std::vector<std::string> species_names;   // empty when the file has none (MLIP .mtp)
   std::string format;                       // "MTP" or "MTP-LOWRANK"
   std::string radial_form;                  // "dense", "mf" or "tt"
+  std::string fit_method;                   // MTP-LOWRANK's optional fit_method ("" if absent)
   std::string potential_name;
   long stored_radial_params = 0;            // radial numbers stored in the file (factors)
 };
@@ -102,7 +103,7 @@ class Parser {
         "alpha_index_times_count", "alpha_index_times", "alpha_scalar_moments",
         "alpha_moment_mapping", "species_coeffs", "moment_coeffs"};
     static const char* mtp_only[] = {"radial_coeffs"};
-    static const char* lowrank_only[] = {"species_names", "radial_form", "unfolding", "mf_rank",
+    static const char* lowrank_only[] = {"species_names", "radial_form", "fit_method", "unfolding", "mf_rank",
                                          "mf_u", "mf_v", "tt_ranks", "tt_core_1", "tt_core_2",
                                          "tt_core_3", "tt_core_4"};
     for (const char* k : common)
@@ -527,6 +528,17 @@ class Parser {
         const bool mine = (form.value == "mf") == (std::string(k).rfind("mf_", 0) == 0 || std::string(k) == "unfolding");
         if (has(k) && !mine)
           error(need(k).n, std::string("key '") + k + "' does not belong to radial_form = " + form.value);
+      }
+      if (has("fit_method")) {  // optional record of how the factors were fitted
+        const Item& fm = need("fit_method");
+        const bool ok = form.value == "mf"
+                            ? (fm.value == "mf" || fm.value == "rmf" || fm.value == "mfra")
+                            : fm.value == "tf";
+        if (!ok)
+          error(fm.n, std::string("expected 'fit_method = ") +
+                          (form.value == "mf" ? "mf | rmf | mfra" : "tf") + "' for radial_form = " +
+                          form.value + ", found 'fit_method = " + fm.value + "'");
+        pf.fit_method = fm.value;
       }
       if (has("species_names")) {
         const Item& sn = need("species_names");

@@ -33,7 +33,8 @@ _FMT = "%.16e"
 _INT_KEYS = ("species_count", "radial_basis_size", "radial_funcs_count", "alpha_moments_count",
              "alpha_index_basic_count", "alpha_index_times_count", "alpha_scalar_moments",
              "mf_rank")
-_STR_KEYS = ("version", "potential_name", "radial_basis_type", "radial_form", "unfolding")
+_STR_KEYS = ("version", "potential_name", "radial_basis_type", "radial_form", "unfolding",
+             "fit_method")
 _KNOWN = (set(_INT_KEYS) | set(_FLOAT_KEYS) | set(_STR_KEYS) | set(_GROUP_KEYS) | set(_LIST_KEYS)
           | {"species_names", "tt_ranks", "mf_u", "mf_v"} | {f"tt_core_{k}" for k in range(1, 5)})
 _REQUIRED = ("version", "species_count", "radial_basis_type", "min_dist", "max_dist",
@@ -41,6 +42,8 @@ _REQUIRED = ("version", "species_count", "radial_basis_type", "min_dist", "max_d
              "alpha_index_basic_count", "alpha_index_basic", "alpha_index_times_count",
              "alpha_index_times", "alpha_scalar_moments", "alpha_moment_mapping",
              "species_coeffs", "moment_coeffs")
+#: the fitting methods a file may record (optional ``fit_method`` key) for each radial form
+_FIT_METHODS = {"mf": ("mf", "rmf", "mfra"), "tt": ("tf",)}
 _NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 
 
@@ -52,6 +55,7 @@ class LowRankFile:
     model: MTPModel
     factors: LowRank | TensorTrain
     species_names: tuple[str, ...] | None = None
+    fit_method: str | None = None  # mf | rmf | mfra | tf, when the file records it
 
 
 def file_kind(path) -> str:
@@ -237,6 +241,13 @@ def read_lowrank(path) -> LowRankFile:
             if key == "radial_form" and value not in ("mf", "tt"):
                 lines.error(n, f"expected 'radial_form = mf' or 'radial_form = tt', found "
                                f"'radial_form = {value}'")
+            if key == "fit_method":
+                _need(lines, n, values, key, ["radial_form"])
+                allowed = _FIT_METHODS[values["radial_form"]]
+                if value not in allowed:
+                    lines.error(n, f"expected 'fit_method = {' | '.join(allowed)}' for "
+                                   f"radial_form = {values['radial_form']} (line "
+                                   f"{where['radial_form']}), found 'fit_method = {value}'")
             if key == "unfolding":
                 if value not in UNFOLDINGS:
                     lines.error(n, f"expected 'unfolding = {' | '.join(UNFOLDINGS)}', found "
@@ -283,7 +294,7 @@ def read_lowrank(path) -> LowRankFile:
     if problem is not None:
         key, message = problem
         lines.error(where.get(key), f"{key}: {message}")
-    return LowRankFile(model, factors, values.get("species_names"))
+    return LowRankFile(model, factors, values.get("species_names"), values.get("fit_method"))
 
 
 # --------------------------------------------------------------------------- writing
@@ -298,16 +309,20 @@ def _model_of(model_or_parts) -> MTPModel:
 
 
 def write_lowrank(path, model_or_parts, factors: LowRank | TensorTrain,
-                  species_names=None) -> None:
+                  species_names=None, fit_method: str | None = None) -> None:
     """Writes a factored ``MTP-LOWRANK`` file.
 
     ``model_or_parts``: an :class:`MTPModel` (or a potential with ``.model``) giving the basis,
     species and moment coefficients (its ``radial_coeffs`` are ignored: the radial tensor is
-    ``factors``); ``species_names`` defaults to the potential's ``species`` if it has them.
+    ``factors``); ``species_names`` defaults to the potential's ``species`` if it has them;
+    ``fit_method`` (``mf``, ``rmf``, ``mfra`` for LowRank factors, ``tf`` for a TensorTrain),
+    if given, is recorded (defaults to the potential's ``method``).
     """
     model = _model_of(model_or_parts)
     if species_names is None:
         species_names = getattr(model_or_parts, "species", None)
+    if fit_method is None:
+        fit_method = getattr(model_or_parts, "method", None)
     where = os.fspath(path)
     model = model.copy()
     if not isinstance(factors, (LowRank, TensorTrain)):
@@ -321,6 +336,10 @@ def write_lowrank(path, model_or_parts, factors: LowRank | TensorTrain,
     if tuple(shape) != (C, C, K, R):
         raise PyfitError(f"{where}: factors describe a radial tensor of shape {tuple(shape)}; "
                          f"the model expects (C, C, K, R) = {(C, C, K, R)}")
+    form = "mf" if isinstance(factors, LowRank) else "tt"
+    if fit_method is not None and fit_method not in _FIT_METHODS[form]:
+        raise PyfitError(f"{where}: fit_method: expected {' | '.join(_FIT_METHODS[form])} for "
+                         f"{type(factors).__name__} factors, found {fit_method!r}")
     model.radial_coeffs = factors.to_dense()
     model.validate(source=where, for_evaluation=True)
     if species_names is not None:
@@ -346,7 +365,10 @@ def write_lowrank(path, model_or_parts, factors: LowRank | TensorTrain,
             f"\tmax_dist = {_FMT % model.max_dist}", f"\tradial_basis_size = {R}",
             f"\tradial_funcs_count = {K}"]
     if isinstance(factors, LowRank):
-        out += ["\tradial_form = mf", f"\tunfolding = {factors.unfolding}",
+        out.append("\tradial_form = mf")
+        if fit_method is not None:
+            out.append(f"\tfit_method = {fit_method}")
+        out += [f"\tunfolding = {factors.unfolding}",
                 f"\tmf_rank = {factors.rank}", "\tmf_u"]
         out += [f"\t\t{flist(row)}" for row in factors.u]
         out.append("\tmf_v")
@@ -355,7 +377,10 @@ def write_lowrank(path, model_or_parts, factors: LowRank | TensorTrain,
         if len(factors.cores) != 4:
             raise PyfitError(f"{where}: expected a tensor train of 4 cores, found "
                              f"{len(factors.cores)}")
-        out += ["\tradial_form = tt", f"\ttt_ranks = {ilist(factors.ranks)}"]
+        out.append("\tradial_form = tt")
+        if fit_method is not None:
+            out.append(f"\tfit_method = {fit_method}")
+        out.append(f"\ttt_ranks = {ilist(factors.ranks)}")
         for k, g in enumerate(factors.cores, 1):
             out.append(f"\ttt_core_{k} = {ilist(g.shape)}")
             out += [f"\t\t{flist(row)}" for row in g.reshape(-1, g.shape[2])]

@@ -251,7 +251,9 @@ def lowrank_info(path):
     data = read_lowrank(path)
     f, m = data.factors, data.model
     base = m.n_radial_params
-    extra = {"species_names": ", ".join(data.species_names) if data.species_names else None}
+    extra = {"species_names": ", ".join(data.species_names) if data.species_names else None,
+             "fit method": {"mf": "MF", "rmf": "R-MF", "mfra": "MFRA", "tf": "TF",
+                            None: "not recorded"}[data.fit_method]}
     if isinstance(f, LowRank):
         rows, cols = f.matrix_shape
         extra.update({

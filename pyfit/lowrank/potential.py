@@ -35,8 +35,8 @@ class CompressedMTP(MTP):
     species:
         Optional element symbols.
     method:
-        ``"mf"``, ``"rmf"``, ``"mfra"`` or ``"tf"`` when known (not stored in the file, which
-        records only the factored form).
+        ``"mf"``, ``"rmf"``, ``"mfra"`` or ``"tf"`` when known (stored in the file as the
+        optional ``fit_method`` key; R-MF's radial parameter count is the manifold dimension).
     """
 
     def __init__(self, model: MTPModel, factors: LowRank | TensorTrain,
@@ -94,13 +94,15 @@ class CompressedMTP(MTP):
 
         data = read_lowrank(path)
         return cls(data.model, data.factors,
-                   species=species if species is not None else data.species_names)
+                   species=species if species is not None else data.species_names,
+                   method=data.fit_method)
 
     def save(self, path: str | Path) -> None:
         """Writes the factored ``MTP-LOWRANK`` file."""
         from pyfit.io.lowrank_file import write_lowrank
 
-        write_lowrank(path, self.model, self.factors, species_names=self.species)
+        write_lowrank(path, self.model, self.factors, species_names=self.species,
+                      fit_method=self.method)
 
     def save_dense(self, path: str | Path) -> None:
         """Writes the contracted dense potential as an MLIP ``.mtp`` file (17 digits)."""
