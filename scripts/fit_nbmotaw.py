@@ -6,6 +6,7 @@ between rounds (as MLIP does), and reports errors on each *_Test.json file after
 Restartable: the parameters are checkpointed (npz + MLIP .mtp) after every round.
 
 Usage: python scripts/fit_nbmotaw.py OUTDIR [--level 16] [--hours 2] [--threads 2] [--seed 0]
+              [--weight AIMD=4 --weight Surface=10 ...] [--forces 0.01] [--init OLD/checkpoint.npz]
        python scripts/fit_nbmotaw.py OUTDIR --table     (markdown table of the last round)
 """
 
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize
 
-from pyfit.fitting.loss import Loss
+from pyfit.fitting.loss import Loss, LossWeights
 from pyfit.fitting.trainer import make_template
 from pyfit.io.mtp_file import write_mtp
 from pyfit.io.nbmotaw import read_nbmotaw_json
@@ -59,24 +60,44 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--round-iters", type=int, default=100)
+    p.add_argument("--weight", action="append", default=[], metavar="SUFFIX=W",
+                   help="configuration weight W for every training file whose stem ends in "
+                        "_SUFFIX (e.g. Surface=10); default 1")
+    p.add_argument("--forces", type=float, default=0.01, help="force weight of the loss")
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from the parameters of another run's checkpoint.npz")
     p.add_argument("--table", action="store_true", help="print the last round as a table")
     args = p.parse_args(argv)
     if args.table:
         print_table(args.outdir / "log.jsonl")
         return
     args.outdir.mkdir(parents=True, exist_ok=True)
-    train, tests = [], {}
+    (args.outdir / "settings.json").write_text(json.dumps(
+        {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}, indent=1))
+    file_weights = {}
+    for item in args.weight:
+        suffix, _, w = item.partition("=")
+        try:
+            file_weights[suffix] = float(w)
+        except ValueError:
+            p.error(f"--weight {item!r}: expected SUFFIX=NUMBER, e.g. Surface=10")
+    train, weights, tests = [], [], {}
     for path in sorted(args.data.glob("*.json")):
         cfgs = read_nbmotaw_json(path, species=SPECIES)
         if path.name.endswith("_Test.json"):
             tests[path.stem] = cfgs
         else:
             train += cfgs
-    loss = Loss(template(args.level), train, n_threads=args.threads)
+            weights += [file_weights.get(path.stem.rsplit("_", 1)[-1], 1.0)] * len(cfgs)
+    loss = Loss(template(args.level), train, n_threads=args.threads,
+                weights=LossWeights(forces=args.forces), config_weights=weights)
     ckpt = args.outdir / "checkpoint.npz"
     t_start = time.time()
     if ckpt.exists():
         st = np.load(ckpt)
+        x, it_total, wall0 = st["x"], int(st["iterations"]), float(st["wall"])
+    elif args.init is not None:
+        st = np.load(args.init)
         x, it_total, wall0 = st["x"], int(st["iterations"]), float(st["wall"])
     else:
         x = loss.initial_params(np.random.default_rng(args.seed))
