@@ -26,6 +26,8 @@ def add_train_parser(sub) -> None:
     t.add_argument("--min-dist", type=float)
     t.add_argument("--max-dist", type=float)
     t.add_argument("--radial-basis-size", type=int)
+    t.add_argument("--init", help="start from this trained potential (.mtp / .mtplr, same "
+                                  "basis) instead of random coefficients")
     t.add_argument("--energy-weight", type=float)
     t.add_argument("--force-weight", type=float)
     t.add_argument("--stress-weight", type=float)
@@ -65,7 +67,8 @@ def cmd_train(args) -> int:
         "data": {"train": _paths(args.train), "valid": _paths(args.valid),
                  "valid_fraction": args.valid_fraction},
         "model": {"level": args.level, "species": species, "min_dist": args.min_dist,
-                  "max_dist": args.max_dist, "radial_basis_size": args.radial_basis_size},
+                  "max_dist": args.max_dist, "radial_basis_size": args.radial_basis_size,
+                  "init": None if args.init is None else str(Path(args.init))},
         "loss": {"energy": args.energy_weight, "forces": args.force_weight,
                  "stress": args.stress_weight},
         "optimizer": {"method": args.method, "max_iter": args.max_iter,

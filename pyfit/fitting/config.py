@@ -7,6 +7,8 @@ Example (every key optional except ``data.train`` and ``model.level``; defaults 
     valid = []                     # validation files (errors reported, never fitted)
     valid_fraction = 0.0           # or: hold out this fraction of the training set ...
     split_seed = 0                 # ... chosen by np.random.default_rng(split_seed)
+    file_weights = {}              # per-file configuration weights by file-name pattern, e.g.
+                                   # { "*_Surface.json" = 10, "*_AIMD.json" = 4 } (others: 1)
 
     [model]
     level = 16
@@ -14,6 +16,9 @@ Example (every key optional except ``data.train`` and ``model.level``; defaults 
     min_dist = 2.0                 # Å, start of the radial basis
     max_dist = 5.0                 # Å, cutoff
     radial_basis_size = 8
+    init = ""                      # start from this trained potential (.mtp or .mtplr, same
+                                   # basis) instead of random coefficients; factored fits start
+                                   # from its truncation (SVD / TT-SVD) + an exact linear solve
 
     [loss]
     energy = 1.0                   # MLIP-2's defaults
@@ -70,6 +75,7 @@ class DataConfig:
     valid: list[str] = field(default_factory=list)
     valid_fraction: float = 0.0
     split_seed: int = 0
+    file_weights: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -79,6 +85,7 @@ class ModelConfig:
     min_dist: float = 2.0
     max_dist: float = 5.0
     radial_basis_size: int = 8
+    init: str = ""
 
 
 @dataclass
@@ -149,6 +156,9 @@ class TrainConfig:
             (o.n_models >= 1, "optimizer.n_models", ">= 1", o.n_models),
             (0 < o.c1 < o.c2 < 1, "optimizer.c1/c2", "0 < c1 < c2 < 1", (o.c1, o.c2)),
             (o.memory >= 1, "optimizer.memory", ">= 1", o.memory),
+            (not (m.init and o.n_models > 1), "model.init / optimizer.n_models",
+             "n_models = 1 with model.init (every member would start from the same "
+             "coefficients and be the same fit)", (m.init, o.n_models)),
             (0 <= d.valid_fraction < 1, "data.valid_fraction", "0 <= fraction < 1",
              d.valid_fraction),
             (not (d.valid and d.valid_fraction > 0), "data.valid / data.valid_fraction",
@@ -180,7 +190,8 @@ class TrainConfig:
         for key in ("max_iter", "max_time", "rel_tol", "rel_window", "threads", "n_models"):
             d["optimizer"].pop(key)
         d.pop("output")
-        d.pop("data")
+        d.pop("data")  # file weights are in the data digest
+        d["model"].pop("init")  # the starting coefficients are in the data digest
         d["loss"].pop("config_weights")  # the weights themselves are in the data digest
         d["data_digest"] = data_digest
         text = json.dumps(d, sort_keys=True, default=str)
@@ -212,7 +223,8 @@ def _indexed(path: Path, index: int | None) -> Path:
 _SECTIONS = {"data": DataConfig, "model": ModelConfig, "loss": LossConfig,
              "optimizer": OptimizerConfig, "output": OutputConfig}
 _PATH_KEYS = {("data", "train"), ("data", "valid"), ("loss", "config_weights"),
-              ("output", "potential"), ("output", "log"), ("output", "checkpoint")}
+              ("model", "init"), ("output", "potential"), ("output", "log"),
+              ("output", "checkpoint")}
 
 
 def _type_name(value) -> str:
@@ -249,6 +261,19 @@ def _convert(section: str, key: str, annotation: str, value):
             raise PyfitError(f"config: {where}: expected a string or an array of strings, "
                              f"found {value!r}")
         return list(value)
+    if annotation == "dict":  # data.file_weights: {pattern: weight}
+        if not isinstance(value, dict):
+            raise PyfitError(f"config: {where}: expected a table of file-name patterns and "
+                             f"weights, e.g. {{ \"*_Surface.json\" = 10 }}, found "
+                             f"{_type_name(value)} ({value!r})")
+        out = {}
+        for pattern, w in value.items():
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or not w >= 0 \
+                    or w == float("inf"):
+                raise PyfitError(f"config: {where}: {pattern!r}: expected a finite weight "
+                                 f">= 0, found {w!r}")
+            out[str(pattern)] = float(w)
+        return out
     raise AssertionError(annotation)  # pragma: no cover
 
 

@@ -13,7 +13,8 @@ import numpy as np
 from pyfit.configuration import Configuration
 from pyfit.errors import PyfitError
 
-__all__ = ["Dataset", "load_dataset", "check_dataset", "split_dataset", "read_config_weights"]
+__all__ = ["Dataset", "load_dataset", "check_dataset", "split_dataset", "read_config_weights",
+           "file_weight_of"]
 
 
 @dataclass
@@ -22,6 +23,7 @@ class Dataset:
     valid: list[Configuration]
     species: tuple[str, ...] | None  # element of each type index, when known
     species_count: int
+    train_weights: np.ndarray | None = None  # per training configuration (data.file_weights)
 
 
 def _read(path, species):
@@ -47,18 +49,32 @@ def _elements(paths) -> tuple[str, ...] | None:
     return tuple(sorted(present, key=lambda s: atomic_numbers.get(s, 0)))
 
 
-def split_dataset(configs: Sequence, fraction: float, seed: int):
-    """(train, valid): ``round(fraction * n)`` configurations (at least one when fraction > 0)
-    chosen by ``np.random.default_rng(seed)``; both keep the original order."""
-    n = len(configs)
+def _held_out(n: int, fraction: float, seed: int) -> set[int]:
     n_valid = max(1, int(round(fraction * n))) if fraction > 0 else 0
     if n_valid >= n:
         raise PyfitError(f"data.valid_fraction = {fraction}: holding out {n_valid} of {n} "
                          "configurations leaves none to train on")
-    chosen = set(np.random.default_rng(seed).permutation(n)[:n_valid].tolist())
+    return set(np.random.default_rng(seed).permutation(n)[:n_valid].tolist())
+
+
+def split_dataset(configs: Sequence, fraction: float, seed: int):
+    """(train, valid): ``round(fraction * n)`` configurations (at least one when fraction > 0)
+    chosen by ``np.random.default_rng(seed)``; both keep the original order."""
+    chosen = _held_out(len(configs), fraction, seed)
     train = [c for k, c in enumerate(configs) if k not in chosen]
     valid = [c for k, c in enumerate(configs) if k in chosen]
     return train, valid
+
+
+def file_weight_of(path, patterns: dict) -> float:
+    """The weight of training file ``path`` from ``{pattern: weight}`` (``fnmatch`` on the file
+    name, or on the end of the path when the pattern has a ``/``); 1 when none matches. A file
+    matched by two patterns with different weights is an error."""
+    hits = {pat: w for pat, w in patterns.items() if _matches(path, pat)}
+    if len(set(hits.values())) > 1:
+        raise PyfitError(f"data.file_weights: {path} matches {sorted(hits)} with different "
+                         f"weights {sorted(set(hits.values()))}; make the patterns exclusive")
+    return next(iter(hits.values())) if hits else 1.0
 
 
 def load_dataset(data_config, species: Sequence[str] | None) -> Dataset:
@@ -71,11 +87,39 @@ def load_dataset(data_config, species: Sequence[str] | None) -> Dataset:
             raise MissingFileError(p)
     if not species:
         species = _elements(paths)
-    train = [c for p in data_config.train for c in _read(p, species)]
+    patterns = dict(getattr(data_config, "file_weights", {}) or {})
+    weights = {p: file_weight_of(p, patterns) for p in data_config.train}
+    unused = [pat for pat in patterns if not any(_matches(p, pat) for p in data_config.train)]
+    if unused:
+        raise PyfitError(f"data.file_weights: pattern {unused[0]!r} matches none of the "
+                         f"training files ({', '.join(Path(p).name for p in data_config.train)})")
+    train, w = [], []
+    for p in data_config.train:
+        configs = _read(p, species)
+        train += configs
+        w += [weights[p]] * len(configs)
     valid = [c for p in data_config.valid for c in _read(p, species)]
     if data_config.valid_fraction > 0:
-        train, valid = split_dataset(train, data_config.valid_fraction, data_config.split_seed)
-    return make_dataset(train, valid, species)
+        chosen = _held_out(len(train), data_config.valid_fraction, data_config.split_seed)
+        valid = [c for k, c in enumerate(train) if k in chosen]
+        w = [x for k, x in enumerate(w) if k not in chosen]
+        train = [c for k, c in enumerate(train) if k not in chosen]
+    ds = make_dataset(train, valid, species)
+    if patterns:
+        ds.train_weights = np.array(w, dtype=float)
+        if not ds.train_weights.sum() > 0:
+            raise PyfitError("data.file_weights: every training configuration has weight 0")
+    return ds
+
+
+def _matches(path, pattern: str) -> bool:
+    """``fnmatch`` of the file name, or (pattern with a ``/``) of the path's tail."""
+    from fnmatch import fnmatchcase
+
+    if "/" not in pattern:
+        return fnmatchcase(Path(path).name, pattern)
+    path = Path(path).as_posix()
+    return fnmatchcase(path, pattern) or fnmatchcase(path, "*/" + pattern.lstrip("/"))
 
 
 def make_dataset(train, valid=(), species: Sequence[str] | None = None) -> Dataset:

@@ -12,7 +12,8 @@ MFRA)::
                                 # errors(x), to_potential(x) are called on it
     state                       # has .x (parameters of `objective`), .f, .iteration, .n_evals,
                                 # .alpha (last step length), .status ("running" or the reason)
-    start(rng)                  # initial point from objective.initial(rng); evaluates once
+    start(rng, init=None)       # initial point: objective.initial(rng), or from the dense
+                                # parameters init (objective.start_from); evaluates once
     before_iteration() -> dict | None   # hook at the top of each iteration, before the linear
                                 # solve (MFRA augments the rank here); a dict is logged
     linear_solve() -> (f_before, f_after, accepted)   # exact linear parameters, kept only
@@ -36,7 +37,7 @@ from pyfit.errors import PyfitError
 from pyfit.fitting.optimize import (OptimizerOptions, OptimizerState, initial_state,
                                     reset_memory, step)
 
-__all__ = ["EuclideanDriver", "make_driver"]
+__all__ = ["EuclideanDriver", "make_driver", "start_from"]
 
 
 class EuclideanDriver:
@@ -58,8 +59,8 @@ class EuclideanDriver:
         self.check()
         return self.objective.value_and_grad(x)
 
-    def start(self, rng: np.random.Generator) -> None:
-        x0 = self.objective.initial(rng)
+    def start(self, rng: np.random.Generator, init=None) -> None:
+        x0 = self.objective.initial(rng) if init is None else start_from(self.objective, init)
         self.state = initial_state(self.objective.value_and_grad, x0,
                                    method=self.options.method, memory=self.options.memory)
 
@@ -97,6 +98,15 @@ class EuclideanDriver:
             raise PyfitError(f"checkpoint: {state.n} parameters, the model has "
                              f"{self.objective.n_params}")
         self.state = state
+
+
+def start_from(objective, init):
+    """``objective.start_from(init)``, or a clear error for objectives without it."""
+    method = getattr(objective, "start_from", None)
+    if method is None:
+        raise PyfitError(f"model.init: a {type(objective).__name__} cannot start from a trained "
+                         f"potential")
+    return method(init)
 
 
 def make_driver(objective, options, check: Callable[[], None] = lambda: None):

@@ -13,6 +13,8 @@ the Generator later given to ``initial``)::
     initial(rng: np.random.Generator) -> x     # starting point; all randomness from rng
     value(x) -> float                          # the loss
     value_and_grad(x) -> (float, ndarray)      # the loss and its gradient (shape (n_params,))
+    start_from(params) -> x                    # OPTIONAL (model.init): the starting point for
+                                               # a trained dense parameter vector
     linear_solve(x) -> x'                      # OPTIONAL (absent or None = never called):
                                                # x with the parameters that enter the loss
                                                # linearly replaced by their exact optimum
@@ -74,6 +76,9 @@ class DenseObjective:
 
     def initial(self, rng):
         return self.loss.initial_params(rng)
+
+    def start_from(self, params):
+        return np.array(params, dtype=float)
 
     def value(self, x):
         return self.loss.value(x)
@@ -275,8 +280,9 @@ def _stop_reason(driver, history, opt, elapsed) -> str | None:
     return None
 
 
-def data_digest(configs, weights=None) -> str:
-    """Hash of the training configurations (geometry and labels) and their weights."""
+def data_digest(configs, weights=None, init=None) -> str:
+    """Hash of the training configurations (geometry and labels), their weights and the
+    starting coefficients (``model.init``)."""
     import hashlib
 
     h = hashlib.sha256()
@@ -285,15 +291,43 @@ def data_digest(configs, weights=None) -> str:
             h.update(b"-" if a is None else np.ascontiguousarray(a, dtype=float).tobytes())
     if weights is not None:
         h.update(np.ascontiguousarray(weights, dtype=float).tobytes())
+    if init is not None:
+        h.update(b"init")
+        h.update(np.ascontiguousarray(init, dtype=float).tobytes())
     return h.hexdigest()[:16]
+
+
+def initial_parameters(path, template, loss) -> np.ndarray:
+    """The dense parameter vector of the trained potential ``path`` (``model.init``: MLIP
+    ``.mtp`` or ``MTP-LOWRANK``), checked to have the basis of ``template``."""
+    from pyfit.io.lowrank_file import read_potential
+
+    model = read_potential(path).model
+    if not model.is_trained:
+        raise PyfitError(f"model.init: {path} is untrained (no coefficients)")
+    for key in ("species_count", "radial_funcs_count", "radial_basis_size", "min_dist",
+                "max_dist", "alpha_moments_count", "alpha_scalar_moments"):
+        a, b = getattr(model, key), getattr(template, key)
+        if a != b:
+            raise PyfitError(f"model.init: {path} has {key} = {a}, the [model] settings give "
+                             f"{b}; the starting potential must have the same basis")
+    for key in ("alpha_index_basic", "alpha_index_times", "alpha_moment_mapping"):
+        if not np.array_equal(np.asarray(getattr(model, key)), np.asarray(getattr(template, key))):
+            raise PyfitError(f"model.init: {path}: {key} differs from the level-"
+                             f"{template.potential_name[3:]} basis of [model]; the starting "
+                             f"potential must have the same basis")
+    if float(model.scaling) != 1.0:
+        raise PyfitError(f"model.init: {path} has scaling = {model.scaling}; expected 1")
+    return loss.pack(model)
 
 
 def train_model(objective, config: TrainConfig, index: int, valid, log: ProgressLog,
                 guard: SignalGuard, resume: bool = False, ensemble: bool = False,
-                digest: str = "") -> ModelResult:
+                digest: str = "", init=None) -> ModelResult:
     """Fits model ``index`` (seed ``config.optimizer.seed + index``); see the module doc.
     ``digest``: :func:`data_digest` of the training data (part of the checkpoint's
-    fingerprint)."""
+    fingerprint). ``init``: dense parameters to start from (``objective.start_from``)
+    instead of ``objective.initial(rng)``."""
     from pyfit.metrics import compute_errors
 
     opt, out = config.optimizer, config.output
@@ -326,7 +360,7 @@ def train_model(objective, config: TrainConfig, index: int, valid, log: Progress
         rng.bit_generator.state = json.loads(str(meta["rng_state"]))
     else:
         rng = np.random.default_rng(seed)
-        driver.start(rng)
+        driver.start(rng, init)
         history, elapsed0, last_linear = [driver.state.f], 0.0, 0
     t_start = time.perf_counter()
 
@@ -467,15 +501,22 @@ def fit(dataset=None, config=None, *, valid=None, resume: bool = False, progress
         ds = make_dataset(dataset, valid, species)
     weights = LossWeights(cfg.loss.energy, cfg.loss.forces, cfg.loss.stress)
     check_dataset(ds, weights)
-    cw = None
+    if cfg.data.file_weights and dataset is not None:
+        raise PyfitError("data.file_weights applies to the files of [data] train; with "
+                         "configurations given directly use loss.config_weights")
+    cw = ds.train_weights
     if cfg.loss.config_weights:
-        cw = read_config_weights(cfg.loss.config_weights, len(ds.train))
+        cw_file = read_config_weights(cfg.loss.config_weights, len(ds.train))
+        cw = cw_file if cw is None else cw * cw_file
     template = make_template(cfg.model.level, ds.species_count, cfg.model.min_dist,
                              cfg.model.max_dist, cfg.model.radial_basis_size)
     loss = Loss(template, ds.train, weights, n_threads=cfg.optimizer.threads,
                 config_weights=cw)
     cfg.optimizer.threads = loss.n_threads  # 0 resolved to the available cores
-    digest = data_digest(ds.train, cw)
+    init = None
+    if cfg.model.init:
+        init = initial_parameters(cfg.model.init, template, loss)
+    digest = data_digest(ds.train, cw, init)
     log = ProgressLog(cfg.log_path(), stream=stream, live=live, quiet=not progress)
     result = FitResult(config=cfg)
     n = cfg.optimizer.n_models
@@ -490,7 +531,7 @@ def fit(dataset=None, config=None, *, valid=None, resume: bool = False, progress
                 objective = build_objective(loss, cfg.compression, rng, ds.species)
                 result.models.append(train_model(objective, cfg, k, ds.valid, log, guard,
                                                  resume=resume, ensemble=n > 1,
-                                                 digest=digest))
+                                                 digest=digest, init=init))
     finally:
         log.close()
     return result

@@ -68,8 +68,8 @@ class RiemannianDriver:
                                               status=st.status))
         return self._view[1]
 
-    def start(self, rng: np.random.Generator) -> None:
-        x0 = self.objective.initial(rng)
+    def start(self, rng: np.random.Generator, init=None) -> None:
+        x0 = self.objective.initial(rng) if init is None else self.objective.start_from(init)
         u, v = self.objective.split(x0)
         point = self.manifold.from_factors(u, v)
         self.rstate = rbfgs_start(self.objective.matrix_value_and_grad, self.manifold, point,
@@ -131,9 +131,9 @@ class MFRADriver(EuclideanDriver):
         obj.settings = getattr(self.base, "settings", {})
         return obj
 
-    def start(self, rng: np.random.Generator) -> None:
-        self.objective = self._at_rank(self.r0)
-        super().start(rng)
+    def start(self, rng: np.random.Generator, init=None) -> None:
+        self.objective = self._at_rank(self.r0)  # init: its rank-r0 truncation
+        super().start(rng, init)
         self.rank_start = 0
         self.rel_tol_from = 0 if self.r0 >= self.r_max else -1
 

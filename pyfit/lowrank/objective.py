@@ -99,6 +99,11 @@ class _FactoredObjective:
     def errors(self, x):
         return self.loss.errors(self.dense(x))
 
+    def start_from(self, params) -> np.ndarray:
+        """The trainer's start from a trained dense parameter vector (``model.init``): the
+        truncation of its radial tensor (SVD / TT-SVD) with the linear parameters re-solved."""
+        return self.from_dense(params, solve=True)
+
     def _random_scale(self) -> float:
         """Entry scale of the dense initial radial tensor (as Loss.initial_params)."""
         m = self.loss.template
