@@ -151,7 +151,7 @@ def test_init_continues_from_a_trained_potential(tmp_path, split_files, trained)
     assert np.array_equal(again.x, res.x)
 
 
-def test_init_of_a_factored_fit_is_the_truncation(tmp_path, split_files, trained, configs):
+def test_init_of_a_factored_fit_is_the_truncation(tmp_path, split_files, trained):
     from pyfit.lowrank.objective import MatrixObjective
 
     pot = trained.potential_path

@@ -49,18 +49,15 @@ def _elements(paths) -> tuple[str, ...] | None:
     return tuple(sorted(present, key=lambda s: atomic_numbers.get(s, 0)))
 
 
-def _held_out(n: int, fraction: float, seed: int) -> set[int]:
+def split_dataset(configs: Sequence, fraction: float, seed: int):
+    """(train, valid): ``round(fraction * n)`` configurations (at least one when fraction > 0)
+    chosen by ``np.random.default_rng(seed)``; both keep the original order."""
+    n = len(configs)
     n_valid = max(1, int(round(fraction * n))) if fraction > 0 else 0
     if n_valid >= n:
         raise PyfitError(f"data.valid_fraction = {fraction}: holding out {n_valid} of {n} "
                          "configurations leaves none to train on")
-    return set(np.random.default_rng(seed).permutation(n)[:n_valid].tolist())
-
-
-def split_dataset(configs: Sequence, fraction: float, seed: int):
-    """(train, valid): ``round(fraction * n)`` configurations (at least one when fraction > 0)
-    chosen by ``np.random.default_rng(seed)``; both keep the original order."""
-    chosen = _held_out(len(configs), fraction, seed)
+    chosen = set(np.random.default_rng(seed).permutation(n)[:n_valid].tolist())
     train = [c for k, c in enumerate(configs) if k not in chosen]
     valid = [c for k, c in enumerate(configs) if k in chosen]
     return train, valid
@@ -99,11 +96,11 @@ def load_dataset(data_config, species: Sequence[str] | None) -> Dataset:
         train += configs
         w += [weights[p]] * len(configs)
     valid = [c for p in data_config.valid for c in _read(p, species)]
-    if data_config.valid_fraction > 0:
-        chosen = _held_out(len(train), data_config.valid_fraction, data_config.split_seed)
-        valid = [c for k, c in enumerate(train) if k in chosen]
-        w = [x for k, x in enumerate(w) if k not in chosen]
-        train = [c for k, c in enumerate(train) if k not in chosen]
+    if data_config.valid_fraction > 0:  # the weights follow their configurations
+        kept, held = split_dataset(list(zip(train, w)), data_config.valid_fraction,
+                                   data_config.split_seed)
+        train, w = [c for c, _ in kept], [x for _, x in kept]
+        valid = [c for c, _ in held]
     ds = make_dataset(train, valid, species)
     if patterns:
         ds.train_weights = np.array(w, dtype=float)

@@ -223,9 +223,9 @@ def _atomic_write(path: Path, write) -> None:
             tmp.unlink()
 
 
-def save_checkpoint(path: Path, state, meta: dict) -> None:
-    """``state``: an :class:`OptimizerState` or a driver's ``to_dict()`` arrays."""
-    arrays = dict(state) if isinstance(state, dict) else state.to_dict(prefix="opt.")
+def save_checkpoint(path: Path, arrays: dict, meta: dict) -> None:
+    """``arrays``: the driver's ``to_dict()``; ``meta``: the trainer's entries."""
+    arrays = dict(arrays)
     arrays.update({f"meta.{k}": np.asarray(v) for k, v in meta.items()})
 
     def write(tmp):
@@ -313,9 +313,8 @@ def initial_parameters(path, template, loss) -> np.ndarray:
                              f"{b}; the starting potential must have the same basis")
     for key in ("alpha_index_basic", "alpha_index_times", "alpha_moment_mapping"):
         if not np.array_equal(np.asarray(getattr(model, key)), np.asarray(getattr(template, key))):
-            raise PyfitError(f"model.init: {path}: {key} differs from the level-"
-                             f"{template.potential_name[3:]} basis of [model]; the starting "
-                             f"potential must have the same basis")
+            raise PyfitError(f"model.init: {path}: {key} differs from the basis of the "
+                             f"[model] level; the starting potential must have the same basis")
     if float(model.scaling) != 1.0:
         raise PyfitError(f"model.init: {path} has scaling = {model.scaling}; expected 1")
     return loss.pack(model)

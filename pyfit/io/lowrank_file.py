@@ -22,6 +22,7 @@ from pyfit.io.mtp_file import (_FLOAT_KEYS, _GROUP_KEYS, _LIST_KEYS, _Lines, _ch
                                _flat_list, _group_list, _number)
 from pyfit.lowrank.factors import (UNFOLDINGS, LowRank, TensorTrain, _check_tt_ranks,
                                    unfolding_shape)
+from pyfit.lowrank.potential import METHODS
 from pyfit.model import MTPModel
 
 __all__ = ["read_lowrank", "write_lowrank", "read_potential", "LowRankFile", "FORMAT_VERSION",
@@ -43,7 +44,7 @@ _REQUIRED = ("version", "species_count", "radial_basis_type", "min_dist", "max_d
              "alpha_index_times", "alpha_scalar_moments", "alpha_moment_mapping",
              "species_coeffs", "moment_coeffs")
 #: the fitting methods a file may record (optional ``fit_method`` key) for each radial form
-_FIT_METHODS = {"mf": ("mf", "rmf", "mfra"), "tt": ("tf",)}
+_FIT_METHODS = {form: tuple(m for m, f in METHODS.items() if f == form) for form in ("mf", "tt")}
 _NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 
 

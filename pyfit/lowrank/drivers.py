@@ -26,6 +26,7 @@ import numpy as np
 from pyfit.errors import PyfitError
 from pyfit.fitting.driver import EuclideanDriver
 from pyfit.fitting.optimize import OptimizerState, initial_state
+from pyfit.lowrank.fit import _balanced
 from pyfit.lowrank.objective import MatrixObjective
 from pyfit.lowrank.riemannian import (FixedRankManifold, RBFGSState, rbfgs_set_linear,
                                       rbfgs_start, rbfgs_step)
@@ -61,8 +62,7 @@ class RiemannianDriver:
     def state(self):
         st = self.rstate
         if self._view is None or self._view[0] is not st:
-            root = np.sqrt(st.point.s)
-            x = self.objective.from_factors(st.point.u * root, st.point.vt.T * root, st.w)
+            x = _balanced(self.objective, st.point, st.w)
             self._view = (st, SimpleNamespace(x=x, f=st.f, iteration=st.iteration,
                                               n_evals=st.n_evals, alpha=st.alpha,
                                               status=st.status))
@@ -114,37 +114,23 @@ class MFRADriver(EuclideanDriver):
     (method ``mfra``); its ``settings`` give ``r0``, ``delta_r``, ``every``, ``r_max``."""
 
     def __init__(self, objective: MatrixObjective, options, check: Callable[[], None]):
-        from pyfit.lowrank.mfra import check_settings
+        from pyfit.lowrank.mfra import settings_of
 
         super().__init__(objective, options, check)
         self.base = objective
-        st = getattr(objective, "settings", {})
-        self.r0, self.delta_r, self.every, self.r_max = check_settings(
-            objective, st.get("r0", 1), st.get("delta_r", 1), st.get("every", 50),
-            st.get("r_max", objective.rank))
-        self.rank_start = 0
-        self.rel_tol_from = 0
-
-    def _at_rank(self, rank: int) -> MatrixObjective:
-        obj = MatrixObjective(self.base.loss, int(rank), self.base.unfolding,
-                              species=self.base.species, method="mfra")
-        obj.settings = getattr(self.base, "settings", {})
-        return obj
+        self.r0, self.delta_r, self.every, self.r_max = settings_of(objective)
+        self.rank_start = 0  # iteration at which the current rank began
 
     def start(self, rng: np.random.Generator, init=None) -> None:
-        self.objective = self._at_rank(self.r0)  # init: its rank-r0 truncation
+        self.objective = self.base.at_rank(self.r0, method="mfra")  # init: rank-r0 truncation
         super().start(rng, init)
         self.rank_start = 0
-        self.rel_tol_from = 0 if self.r0 >= self.r_max else -1
 
     @property
     def rel_tol_from(self) -> int:
-        # no relative-decrease stop below r_max: point past the end of any history
-        return self._rel_tol_from if self._rel_tol_from >= 0 else 1 << 62
-
-    @rel_tol_from.setter
-    def rel_tol_from(self, value: int) -> None:
-        self._rel_tol_from = int(value)
+        """The relative-decrease rule looks only at iterations at r_max (before: past the end
+        of any history)."""
+        return self.rank_start if self.objective.rank >= self.r_max else 1 << 62
 
     def before_iteration(self):
         from pyfit.lowrank.mfra import augment, augment_state
@@ -164,8 +150,6 @@ class MFRADriver(EuclideanDriver):
             state = fresh
         self.objective, self.state = new, state
         self.rank_start = state.iteration
-        if new.rank >= self.r_max:
-            self.rel_tol_from = state.iteration
         return {"event": "augment", "iter": state.iteration, "rank": new.rank,
                 "n_params": new.n_params, "loss": state.f}
 
@@ -177,8 +161,7 @@ class MFRADriver(EuclideanDriver):
     def to_dict(self) -> dict:
         d = super().to_dict()
         d.update({"mfra.rank": np.int64(self.objective.rank),
-                  "mfra.rank_start": np.int64(self.rank_start),
-                  "mfra.rel_tol_from": np.int64(self._rel_tol_from)})
+                  "mfra.rank_start": np.int64(self.rank_start)})
         return d
 
     def load(self, arrays) -> None:
@@ -189,11 +172,10 @@ class MFRADriver(EuclideanDriver):
         if not self.r0 <= rank <= self.r_max:
             raise PyfitError(f"MFRA checkpoint at rank {rank}, expected {self.r0} <= rank <= "
                              f"{self.r_max}")
-        self.objective = self._at_rank(rank)
+        self.objective = self.base.at_rank(rank, method="mfra")
         state = OptimizerState.from_dict(arrays, prefix="opt.")
         if state.n != self.objective.n_params:
             raise PyfitError(f"checkpoint: {state.n} parameters, the rank-{rank} model has "
                              f"{self.objective.n_params}")
         self.state = state
         self.rank_start = int(arrays["mfra.rank_start"])
-        self.rel_tol_from = int(arrays["mfra.rel_tol_from"])

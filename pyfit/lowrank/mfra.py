@@ -29,7 +29,8 @@ from pyfit.errors import PyfitError
 from pyfit.lowrank.factors import LowRank
 from pyfit.lowrank.objective import MatrixObjective
 
-__all__ = ["augment", "augment_state", "parameter_map", "check_settings", "fit_mfra"]
+__all__ = ["augment", "augment_state", "parameter_map", "check_settings", "settings_of",
+           "fit_mfra"]
 
 
 def augment(objective: MatrixObjective, x, delta_r: int):
@@ -52,9 +53,7 @@ def augment(objective: MatrixObjective, x, delta_r: int):
     t = float(np.sqrt(np.median(s))) if np.median(s) > 0 else 1.0
     u_new = np.hstack([u, t * a[:, :delta_r]])
     v_new = np.hstack([v, np.zeros((objective.n, delta_r))])
-    new = MatrixObjective(objective.loss, new_rank, objective.unfolding,
-                          species=objective.species, method=objective.method)
-    new.settings = getattr(objective, "settings", {})
+    new = objective.at_rank(new_rank)
     return new, new.from_factors(u_new, v_new, w)
 
 
@@ -106,6 +105,14 @@ def check_settings(objective: MatrixObjective, r0=1, delta_r=1, every=50, r_max=
     return int(r0), int(delta_r), int(every), int(r_max)
 
 
+def settings_of(objective: MatrixObjective):
+    """``(r0, delta_r, every, r_max)`` from ``objective.settings`` (a ``[compression]``
+    table), checked, with the defaults of :func:`check_settings`."""
+    st = getattr(objective, "settings", {})
+    return check_settings(objective, **{k: st[k] for k in ("r0", "delta_r", "every", "r_max")
+                                        if k in st})
+
+
 def fit_mfra(objective: MatrixObjective, rng: np.random.Generator | None = None, x0=None,
              r0: int = 1, delta_r: int = 1, every: int = 50, r_max: int | None = None,
              max_iter: int = 100, linear_solve_every: int = 50, rel_tol: float = 0.0,
@@ -118,9 +125,7 @@ def fit_mfra(objective: MatrixObjective, rng: np.random.Generator | None = None,
     from pyfit.lowrank.fit import CompressedFit, fit_euclidean
 
     r0, delta_r, every, r_max = check_settings(objective, r0, delta_r, every, r_max)
-    obj = MatrixObjective(objective.loss, int(r0), objective.unfolding,
-                          species=objective.species, method="mfra")
-    obj.settings = getattr(objective, "settings", {})
+    obj = objective.at_rank(r0, method="mfra")
     if x0 is None:
         if rng is None:
             raise PyfitError("fit_mfra: give x0 or rng")

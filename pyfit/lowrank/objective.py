@@ -199,6 +199,13 @@ class MatrixObjective(_FactoredObjective):
     def from_factors(self, u, v, linear) -> np.ndarray:
         return self.with_linear([u, v], linear)
 
+    def at_rank(self, rank: int, method: str | None = None) -> "MatrixObjective":
+        """The same objective (loss, unfolding, species, settings) at another rank."""
+        new = MatrixObjective(self.loss, int(rank), self.unfolding, species=self.species,
+                              method=method or self.method)
+        new.settings = getattr(self, "settings", {})
+        return new
+
     def make_driver(self, options, check):
         """The trainer's driver (:mod:`pyfit.fitting.driver`): R-BFGS for ``rmf``, rank
         augmentation for ``mfra``, None (the Euclidean BFGS) for ``mf``."""
@@ -343,11 +350,9 @@ def make_objective(loss, compression: dict, rng: np.random.Generator | None = No
     from ``objective.initial(rng)``)."""
     obj = objective_from_table(loss, compression, species)
     if obj.method == "mfra":
-        from pyfit.lowrank.mfra import check_settings
+        from pyfit.lowrank.mfra import settings_of
 
-        st = obj.settings
-        check_settings(obj, st.get("r0", 1), st.get("delta_r", 1), st.get("every", 50),
-                       st.get("r_max", obj.rank))
+        settings_of(obj)  # bad r0 / delta_r / every / r_max: an error before any fitting
     return obj
 
 
