@@ -152,7 +152,7 @@ def compress(potential, method: str = "mf", rank: int | None = None, ranks=None,
         res = fit_rmf(obj, x0, sufficient_descent=sufficient_descent, **common)
     elif method == "mfra":
         start = max(1, obj.rank // 2) if r0 is None else int(r0)
-        small = MatrixObjective(loss, start, unfolding, species=species, method="mfra")
+        small = obj.at_rank(start, method="mfra")
         xs = small.from_dense(dense_params)
         solved = small.linear_solve(xs)
         xs = solved if small.value(solved) < small.value(xs) else xs
