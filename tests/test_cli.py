@@ -106,3 +106,21 @@ def test_species_out_of_range_names_configuration(data_dir, tmp_path, capsys):
 def test_bad_level(tmp_path, capsys):
     assert main(["basis", "7", "-o", str(tmp_path / "u.mtp")]) == 2
     assert "7" in capsys.readouterr().err
+
+
+def test_python_dash_m_pyfit_runs_the_cli(data_dir):
+    """``python -m pyfit`` is the same command line as the ``pyfit`` script."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import pyfit
+
+    root = str(Path(pyfit.__file__).resolve().parents[1])
+    run = subprocess.run([sys.executable, "-m", "pyfit", "info", str(data_dir / "multi_10_pot.mtp")],
+                         capture_output=True, text=True, cwd=root, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "radial parameters                   216" in run.stdout
+    bad = subprocess.run([sys.executable, "-m", "pyfit", "info", str(data_dir / "no_such.mtp")],
+                         capture_output=True, text=True, cwd=root, timeout=120)
+    assert bad.returncode != 0 and "no_such.mtp" in bad.stderr

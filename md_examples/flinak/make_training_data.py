@@ -106,9 +106,10 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="smoke test: a few MD steps per segment")
     p.add_argument("--seed", type=int, default=20261201, help="MD and split seed")
     p.add_argument("--valid-fraction", type=float, default=0.2)
-    p.add_argument("--max-frames", type=int, default=40,
+    p.add_argument("--max-frames", type=int, default=0,
                    help="use at most this many frames in total, taken evenly over the dumps "
-                   "(default %(default)s = 20480 environments; 0: all)")
+                   "(default 0: all, 126 frames of 512 atoms; 40 frames was too few for "
+                   "the 1200 K density, see README)")
     p.add_argument("--lmp", default=shutil.which("lmp") or "lmp", help="LAMMPS executable")
     args = p.parse_args(argv)
 

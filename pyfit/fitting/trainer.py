@@ -524,7 +524,7 @@ def fit(dataset=None, config=None, *, valid=None, resume: bool = False, progress
             log.message(f"fitting {n} model{'s' if n > 1 else ''}: level {cfg.model.level}, "
                         f"{ds.species_count} species{' ' + str(list(ds.species)) if ds.species else ''}, "
                         f"{loss.n_params} parameters, {len(ds.train)} training / "
-                        f"{len(ds.valid)} validation configurations, {loss.n_threads} threads")
+                        f"{len(ds.valid)} validation configurations, {loss.n_threads} thread{'' if loss.n_threads == 1 else 's'}")
             for k in range(n):
                 rng = np.random.default_rng(cfg.optimizer.seed + k)
                 objective = build_objective(loss, cfg.compression, rng, ds.species)
