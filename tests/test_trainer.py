@@ -93,6 +93,30 @@ def test_resume_equals_uninterrupted(tmp_path, configs, method):
     assert events.count("start") == 2 and events.count("stop") == 2
 
 
+def test_potential_written_with_every_checkpoint(tmp_path, configs, monkeypatch):
+    """A long fit's current potential is on disk at every checkpoint (usable while it runs):
+    the file written at iteration 5 of a 12-iteration fit is the 5-iteration fit's."""
+    from pyfit.fitting import trainer
+
+    written = []
+    original = trainer._save_potential
+
+    def spy(objective, x, path):
+        pot = original(objective, x, path)
+        written.append(Path(path).read_bytes())
+        return pot
+
+    monkeypatch.setattr(trainer, "_save_potential", spy)
+    pyfit.fit(configs, settings(tmp_path / "long", max_iter=12), progress=False)
+    assert len(written) == 3  # checkpoints at 5 and 10, the final potential at 12
+    log = read_log(tmp_path / "long" / "pot.jsonl")
+    assert [(r["iter"], r["potential"]) for r in log if r["event"] == "checkpoint"] == \
+        [(5, str(tmp_path / "long" / "pot.mtp")), (10, str(tmp_path / "long" / "pot.mtp"))]
+    pyfit.fit(configs, settings(tmp_path / "short", max_iter=5), progress=False)
+    assert written[0] == (tmp_path / "short" / "pot.mtp").read_bytes()
+    assert written[2] == (tmp_path / "long" / "pot.mtp").read_bytes() != written[0]
+
+
 def test_resume_refuses_a_different_fit(tmp_path, configs):
     pyfit.fit(configs, settings(tmp_path, max_iter=3), progress=False)
     other = settings(tmp_path, max_iter=6)

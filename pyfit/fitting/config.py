@@ -46,6 +46,7 @@ Example (every key optional except ``data.train`` and ``model.level``; defaults 
     log = ""                       # JSON lines; default: the potential path with .jsonl
     checkpoint = ""                # npz; default: the potential path with .ckpt.npz
     checkpoint_every = 10          # iterations; 0 = only at the end and on a signal
+                                   # (the potential file is rewritten with each checkpoint)
     progress_every = 10            # iterations between error reports
 
     [compression]                  # optional, passed as a dict to pyfit.lowrank (if installed)

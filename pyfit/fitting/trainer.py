@@ -429,7 +429,10 @@ def train_model(objective, config: TrainConfig, index: int, valid, log: Progress
             log.iteration(index, it, state.f, spi, train_e, valid_e)
             if out.checkpoint_every and it % out.checkpoint_every == 0:
                 save_checkpoint(ckpt, driver.to_dict(), meta())
-                log.record("checkpoint", model=index, iter=it, path=str(ckpt), time=elapsed())
+                # the current potential too: usable (tested, run) while a long fit goes on
+                _save_potential(driver.objective, state.x, pot_path)
+                log.record("checkpoint", model=index, iter=it, path=str(ckpt),
+                           potential=str(pot_path), time=elapsed())
             if guard.signum:
                 raise _Abort
     except _Abort:
