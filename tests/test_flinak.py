@@ -389,6 +389,42 @@ def test_train_all_commands():
     assert r.returncode == 2 and "no models/no_such_model.toml" in r.stderr
 
 
+def test_train_all_active_learning_rounds(tmp_path):
+    """--al-rounds 2: fit one base member, sample it (active_learning.py) -> al1.cfg, refit
+    from it with al1.cfg, sample -> al2.cfg; then every model is fitted to train.cfg + al1 +
+    al2. A round whose frames exist is reused."""
+    def steps(*extra):
+        r = _script("train_all.py", "--dry-run", "--al-rounds", "2", "--al-frames", "3",
+                    "--al-dir", tmp_path, "--max-iter", "9", *extra, "base", "mf_50")
+        assert r.returncode == 0, r.stderr
+        return [line for line in r.stdout.splitlines() if line.startswith("=== ")]
+
+    train = os.path.normpath(EXAMPLE / "data" / "train.cfg")
+    al1, al2 = str(tmp_path / "al1.cfg"), str(tmp_path / "al2.cfg")
+    round1 = str(EXAMPLE / "models" / "out" / "al" / "base_round1.mtp")
+    lines = steps()
+    assert [line.split("(")[0] for line in lines[:4]] == \
+        ["=== active learning, round 1 ", "=== active learning, round 1 ",
+         "=== active learning, round 2 ", "=== active learning, round 2 "]
+    assert lines[0].endswith(f"--n-models 1 --train {train} -o {round1} --max-iter 9")
+    assert lines[1].endswith(f"active_learning.py --potential {round1} --elements Li Na K F "
+                             f"--start {train} -o {al1} --frames 3")
+    assert f"--train {train} {al1} -o " in lines[2] and f"--init {round1}" in lines[2]
+    assert lines[3].endswith(f"-o {al2} --frames 3")
+    for line, model in zip(lines[-3:-1], ["base", "mf_50"]):
+        assert line.startswith(f"=== {model} ")
+        assert line.endswith(f"{model}.toml --max-iter 9 --train {train} {al1} {al2}")
+    (tmp_path / "al1.cfg").write_text("")  # round 1 done: reused, round 2 starts from its fit
+    lines = steps()
+    assert f"=== active learning: reusing {al1}" in lines
+    assert sum("active learning, round 1" in line for line in lines) == 0
+    assert f"--train {train} {al1} -o " in lines[0] and f"--init {round1}" in lines[0]
+    r = _script("train_all.py", "--dry-run", "--al-rounds", "-1")
+    assert r.returncode == 2 and "--al-rounds >= 0" in r.stderr
+    r = _script("train_all.py", "--dry-run", "--al-rounds", "1", "--al-dir", tmp_path / "no")
+    assert r.returncode == 2 and "is not a directory" in r.stderr
+
+
 def _al_start(tmp_path):
     from pyfit.io.dataset import write_configurations
 

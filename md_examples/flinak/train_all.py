@@ -14,7 +14,14 @@ BFGS, R-MF by Riemannian BFGS and MFRA by rank augmentation (the paper's protoco
 ``models/out/base.<k>.mtp`` (``pyfit compress --finetune``, then refit), so ``base`` must be
 trained first (base always runs first).
 
-Potentials: ``models/out/<model>.<k>.mtp`` (base, MLIP format) and ``.mtplr`` (MTP-LOWRANK).
+Active learning (``--al-rounds N``, README "Results, 2026-12-02"): before the models, N rounds
+of: fit one base member (``--n-models 1``, round r > 1 starting from round r - 1's potential)
+on the training data plus the frames of the rounds before, then ``active_learning.py`` with it
+-> ``data/al<r>.cfg`` (``--al-dir``). Every model is then fitted to ``data/train.cfg`` plus all
+``data/al<r>.cfg``. A round whose ``data/al<r>.cfg`` exists is reused (delete it to redo).
+
+Potentials: ``models/out/<model>.<k>.mtp`` (base, MLIP format) and ``.mtplr`` (MTP-LOWRANK);
+the active-learning fits ``models/out/al/base_round<r>.mtp``.
 """
 
 from __future__ import annotations
@@ -48,7 +55,33 @@ def pyfit_command() -> tuple[list[str], dict]:
     return [sys.executable, "-m", "pyfit.cli"], env
 
 
-def compress_commands(cfg, base_cfg, pyfit, args) -> list[list[str]]:
+def al_steps(base_toml: Path, species, train, pyfit, args) -> tuple[list, list[Path]]:
+    """``--al-rounds``: the (round, command) steps still to run and the frame files of all
+    rounds (``data/al<r>.cfg``), which every model is then fitted to as well."""
+    steps, files, previous = [], [], None
+    for r in range(1, args.al_rounds + 1):
+        pot = HERE / "models" / "out" / "al" / f"base_round{r}.mtp"
+        frames = args.al_dir / f"al{r}.cfg"
+        if not frames.is_file():
+            fit = pyfit + ["train", str(base_toml), "--n-models", "1",
+                           "--train", *map(str, train), *map(str, files), "-o", str(pot)]
+            if previous is not None:
+                fit += ["--init", str(previous)]
+            if args.max_iter is not None:
+                fit += ["--max-iter", str(args.max_iter)]
+            if args.threads is not None:
+                fit += ["--threads", str(args.threads)]
+            sample = [sys.executable, str(HERE / "active_learning.py"), "--potential", str(pot),
+                      "--elements", *species, "--start", str(train[0]), "-o", str(frames)]
+            if args.al_frames is not None:
+                sample += ["--frames", str(args.al_frames)]
+            steps += [(r, fit), (r, sample)]
+        files.append(frames)
+        previous = pot
+    return steps, files
+
+
+def compress_commands(cfg, base_cfg, pyfit, args, extra_train=()) -> list[list[str]]:
     """``--from-base``: one ``pyfit compress`` command per ensemble member of an rmf / mfra
     model, starting from the base member of the same index."""
     comp = dict(cfg.compression)
@@ -73,7 +106,8 @@ def compress_commands(cfg, base_cfg, pyfit, args) -> list[list[str]]:
         src = base_cfg.potential_path(k if base_cfg.optimizer.n_models > 1 else None)
         out = cfg.potential_path(k if n > 1 else None)
         cmd = pyfit + ["compress", str(src), "--method", method, *options, "--finetune",
-                       *cfg.data.train, "-o", str(out),
+                       *map(os.path.normpath, cfg.data.train), *map(str, extra_train),
+                       "-o", str(out),
                        "--max-iter", str(args.max_iter or cfg.optimizer.max_iter),
                        "--linear-solve-every", str(cfg.optimizer.linear_solve_every),
                        "--energy-weight", str(cfg.loss.energy),
@@ -94,8 +128,18 @@ def main(argv=None) -> int:
     p.add_argument("--resume", action="store_true", help="pyfit train --resume")
     p.add_argument("--from-base", action="store_true", help="rmf / mfra members start from "
                    "the trained base members (compress + refit) instead of from scratch")
+    p.add_argument("--al-rounds", type=int, default=0, help="active-learning rounds before "
+                   "the models (default 0; the README's recipe: 2)")
+    p.add_argument("--al-frames", type=int, help="frames per temperature and round "
+                   "(active_learning.py --frames)")
+    p.add_argument("--al-dir", type=Path, help="where the al<r>.cfg files are (default: the "
+                   "folder of the training data, data/)")
     p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     args = p.parse_args(argv)
+    if args.al_rounds < 0 or (args.al_frames is not None and args.al_frames < 1):
+        print("train_all.py: error: --al-rounds >= 0 and --al-frames >= 1 expected",
+              file=sys.stderr)
+        return 2
     _use_pyfit()
     from pyfit.errors import PyfitError
     from pyfit.fitting.config import load_config
@@ -112,7 +156,12 @@ def main(argv=None) -> int:
     except PyfitError as exc:
         print(f"train_all.py: error: {exc}", file=sys.stderr)
         return 2
-    train = cfgs["base"].data.train
+    train = [os.path.normpath(t) for t in cfgs["base"].data.train]
+    if args.al_dir is None:
+        args.al_dir = Path(train[0]).parent
+    elif args.al_rounds and not args.al_dir.is_dir():
+        print(f"train_all.py: error: --al-dir {args.al_dir} is not a directory", file=sys.stderr)
+        return 2
     missing = [t for t in train if not Path(t).is_file()]
     if missing and not args.dry_run:
         print(f"train_all.py: error: {missing[0]} not found; run make_training_data.py first",
@@ -120,11 +169,38 @@ def main(argv=None) -> int:
         return 2
     pyfit, env = pyfit_command()
     (HERE / "models" / "out").mkdir(exist_ok=True)
+
+    def call(label, cmd, shown) -> int:
+        print(f"=== {label} ({time.strftime('%H:%M:%S', time.gmtime())} UTC): "
+              f"{' '.join(shown)}", flush=True)
+        if args.dry_run:
+            return 0
+        rc = subprocess.call(cmd, env=env, cwd=HERE / "models")
+        if rc != 0:
+            print(f"train_all.py: error: {label} failed (exit {rc})", file=sys.stderr)
+        return rc
+
+    steps, al_files = al_steps(HERE / "models" / "base.toml", cfgs["base"].model.species,
+                               train, pyfit, args)
+    if steps:
+        (HERE / "models" / "out" / "al").mkdir(exist_ok=True)
+    for r, cmd in steps:
+        shown = cmd[2:] if cmd[:len(pyfit)] == pyfit else cmd[1:]
+        rc = call(f"active learning, round {r}", cmd, shown)
+        if rc != 0:
+            return rc
+    for path in al_files:
+        if path.is_file():
+            print(f"=== active learning: reusing {path}", flush=True)
+    if al_files:
+        print(f"=== the models are fitted to {len(train)} training file(s) and "
+              f"{len(al_files)} active-learning file(s): "
+              f"{' '.join(p.name for p in al_files)}", flush=True)
     for m in models:
         cfg = cfgs[m]
         method = (cfg.compression or {}).get("method")
         if method in ("rmf", "mfra") and args.from_base:
-            cmds = compress_commands(cfg, cfgs["base"], pyfit, args)
+            cmds = compress_commands(cfg, cfgs["base"], pyfit, args, al_files)
             absent = [c[c.index("compress") + 1] for c in cmds if "compress" in c
                       and not Path(c[c.index("compress") + 1]).is_file()]
             if absent and "base" not in models and not args.dry_run:
@@ -139,15 +215,12 @@ def main(argv=None) -> int:
                 cmd += ["--threads", str(args.threads)]
             if args.resume:
                 cmd += ["--resume"]
+            if al_files:
+                cmd += ["--train", *map(os.path.normpath, cfg.data.train), *map(str, al_files)]
             cmds = [cmd]
         for cmd in cmds:
-            print(f"=== {m} ({time.strftime('%H:%M:%S', time.gmtime())} UTC): "
-                  f"{' '.join(cmd[2:])}", flush=True)
-            if args.dry_run:
-                continue
-            rc = subprocess.call(cmd, env=env, cwd=HERE / "models")
+            rc = call(m, cmd, cmd[2:])
             if rc != 0:
-                print(f"train_all.py: error: {m} failed (exit {rc})", file=sys.stderr)
                 return rc
     print(f"=== done: potentials in {HERE / 'models' / 'out'}")
     return 0
