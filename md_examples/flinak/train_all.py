@@ -182,7 +182,7 @@ def main(argv=None) -> int:
 
     steps, al_files = al_steps(HERE / "models" / "base.toml", cfgs["base"].model.species,
                                train, pyfit, args)
-    if steps:
+    if steps and not args.dry_run:
         (HERE / "models" / "out" / "al").mkdir(exist_ok=True)
     for r, cmd in steps:
         shown = cmd[2:] if cmd[:len(pyfit)] == pyfit else cmd[1:]
