@@ -416,9 +416,10 @@ def test_train_all_active_learning_rounds(tmp_path):
         assert line.endswith(f"{model}.toml --max-iter 9 --train {train} {al1} {al2}")
     (tmp_path / "al1.cfg").write_text("")  # round 1 done: reused, round 2 starts from its fit
     lines = steps()
-    assert f"=== active learning: reusing {al1}" in lines
+    assert lines[0] == f"=== active learning: reusing {al1}"
     assert sum("active learning, round 1" in line for line in lines) == 0
-    assert f"--train {train} {al1} -o " in lines[0] and f"--init {round1}" in lines[0]
+    assert f"--train {train} {al1} -o " in lines[1] and f"--init {round1}" in lines[1]
+    assert "--resume" in steps("--resume")[1]  # an interrupted round's fit continues
     r = _script("train_all.py", "--dry-run", "--al-rounds", "-1")
     assert r.returncode == 2 and "--al-rounds >= 0" in r.stderr
     r = _script("train_all.py", "--dry-run", "--al-rounds", "1", "--al-dir", tmp_path / "no")

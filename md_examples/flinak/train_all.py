@@ -71,6 +71,8 @@ def al_steps(base_toml: Path, species, train, pyfit, args) -> tuple[list, list[P
                 fit += ["--max-iter", str(args.max_iter)]
             if args.threads is not None:
                 fit += ["--threads", str(args.threads)]
+            if args.resume:
+                fit += ["--resume"]
             sample = [sys.executable, str(HERE / "active_learning.py"), "--potential", str(pot),
                       "--elements", *species, "--start", str(train[0]), "-o", str(frames)]
             if args.al_frames is not None:
@@ -182,6 +184,9 @@ def main(argv=None) -> int:
 
     steps, al_files = al_steps(HERE / "models" / "base.toml", cfgs["base"].model.species,
                                train, pyfit, args)
+    for path in al_files:
+        if path.is_file():
+            print(f"=== active learning: reusing {path}", flush=True)
     if steps and not args.dry_run:
         (HERE / "models" / "out" / "al").mkdir(exist_ok=True)
     for r, cmd in steps:
@@ -189,9 +194,6 @@ def main(argv=None) -> int:
         rc = call(f"active learning, round {r}", cmd, shown)
         if rc != 0:
             return rc
-    for path in al_files:
-        if path.is_file():
-            print(f"=== active learning: reusing {path}", flush=True)
     if al_files:
         print(f"=== the models are fitted to {len(train)} training file(s) and "
               f"{len(al_files)} active-learning file(s): "
