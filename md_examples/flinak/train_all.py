@@ -55,6 +55,18 @@ def pyfit_command() -> tuple[list[str], dict]:
     return [sys.executable, "-m", "pyfit.cli"], env
 
 
+def train_overrides(args) -> list[str]:
+    """The ``pyfit train`` flags this script passes on to every fit it runs."""
+    flags = []
+    if args.max_iter is not None:
+        flags += ["--max-iter", str(args.max_iter)]
+    if args.threads is not None:
+        flags += ["--threads", str(args.threads)]
+    if args.resume:
+        flags += ["--resume"]
+    return flags
+
+
 def al_steps(base_toml: Path, species, train, pyfit, args) -> tuple[list, list[Path]]:
     """``--al-rounds``: the (round, command) steps still to run and the frame files of all
     rounds (``data/al<r>.cfg``), which every model is then fitted to as well."""
@@ -67,12 +79,7 @@ def al_steps(base_toml: Path, species, train, pyfit, args) -> tuple[list, list[P
                            "--train", *map(str, train), *map(str, files), "-o", str(pot)]
             if previous is not None:
                 fit += ["--init", str(previous)]
-            if args.max_iter is not None:
-                fit += ["--max-iter", str(args.max_iter)]
-            if args.threads is not None:
-                fit += ["--threads", str(args.threads)]
-            if args.resume:
-                fit += ["--resume"]
+            fit += train_overrides(args)
             sample = [sys.executable, str(HERE / "active_learning.py"), "--potential", str(pot),
                       "--elements", *species, "--start", str(train[0]), "-o", str(frames)]
             if args.al_frames is not None:
@@ -210,13 +217,7 @@ def main(argv=None) -> int:
                       f"{absent[0]} does not exist: train base first", file=sys.stderr)
                 return 2
         else:
-            cmd = pyfit + ["train", str(HERE / "models" / f"{m}.toml")]
-            if args.max_iter is not None:
-                cmd += ["--max-iter", str(args.max_iter)]
-            if args.threads is not None:
-                cmd += ["--threads", str(args.threads)]
-            if args.resume:
-                cmd += ["--resume"]
+            cmd = pyfit + ["train", str(HERE / "models" / f"{m}.toml"), *train_overrides(args)]
             if al_files:
                 cmd += ["--train", *map(os.path.normpath, cfg.data.train), *map(str, al_files)]
             cmds = [cmd]
