@@ -155,6 +155,27 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_label(args) -> int:
+    from pyfit.io.dataset import read_configurations, write_configurations
+    from pyfit.teacher import LammpsLabeller
+
+    species = _species(args.species)
+    masses = [float(m) for m in args.masses.replace(",", " ").split()] if args.masses else None
+    configs = []
+    for path in args.input:
+        configs += read_configurations(path, species=species)
+    if not configs:
+        raise PyfitError(f"{', '.join(map(str, args.input))}: no configurations")
+    t0 = time.perf_counter()
+    with LammpsLabeller(args.ff, species, masses=masses, atom_style=args.atom_style) as ff:
+        out = ff.subtract(configs) if args.subtract else ff.label(configs)
+    write_configurations(args.output, out, species=species)
+    what = f"labels minus {args.ff}" if args.subtract else f"labelled with {args.ff}"
+    print(f"{len(out)} configurations {what} in {time.perf_counter() - t0:.1f} s "
+          f"-> {args.output}", file=sys.stderr)
+    return 0
+
+
 def cmd_lammps_check(args) -> int:
     from pyfit.lammps import check
 
@@ -205,6 +226,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="unfolding for --spectrum (default pairs: C*C x K*R)")
     i.add_argument("--plot", type=Path, help="PNG of the spectrum (implies --spectrum)")
     i.set_defaults(func=cmd_info)
+
+    la = sub.add_parser("label", help="label configurations with a LAMMPS force field, or "
+                        "subtract its labels (--subtract: fit an MTP to the difference)")
+    la.add_argument("input", type=Path, nargs="+", help=".cfg, .json or any format ase.io reads")
+    la.add_argument("--ff", type=Path, required=True,
+                    help="LAMMPS include with pair_style / pair_coeff (/ kspace_style, charges)")
+    la.add_argument("--species", required=True,
+                    help="element of each species index = LAMMPS types 1, 2, ... ('Li,Na,K,F')")
+    la.add_argument("--masses", help="masses of the species (default: ASE's)")
+    la.add_argument("--atom-style", default="atomic", help="LAMMPS atom_style (charge for "
+                    "Coulomb force fields; default atomic)")
+    la.add_argument("--subtract", action="store_true",
+                    help="write the inputs' labels minus the force field's")
+    la.add_argument("-o", "--output", type=Path, required=True)
+    la.set_defaults(func=cmd_label)
 
     lc = sub.add_parser("lammps-check", help="tell whether LAMMPS sees pair_style mtp/lowrank")
     lc.set_defaults(func=cmd_lammps_check)

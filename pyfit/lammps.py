@@ -200,9 +200,10 @@ def _prepare(positions, cell, pbc):
 
 
 def write_data(path, positions, types, cell, pbc=(True, True, True), ntypes=None,
-               masses=None) -> np.ndarray:
-    """Writes a LAMMPS data file (atom_style atomic, types 1-based from 0-based ``types``,
-    17 significant digits); returns the rotation applied to the structure."""
+               masses=None, charges=None) -> np.ndarray:
+    """Writes a LAMMPS data file (atom_style atomic, or charge when ``charges`` (one per atom)
+    are given; types 1-based from 0-based ``types``, 17 significant digits); returns the
+    rotation applied to the structure."""
     q, x, (lo, hi, tilt), _ = _prepare(positions, cell, pbc)
     types = np.asarray(types, dtype=int)
     ntypes = ntypes or int(types.max()) + 1
@@ -211,8 +212,18 @@ def write_data(path, positions, types, cell, pbc=(True, True, True), ntypes=None
            f"{lo[2]:.17g} {hi[2]:.17g} zlo zhi", f"{tilt[0]:.17g} {tilt[1]:.17g} {tilt[2]:.17g} xy xz yz",
            "", "Masses", ""]
     out += [f"{t + 1} {(masses[t] if masses else 1.0):.17g}" for t in range(ntypes)]
-    out += ["", "Atoms # atomic", ""]
-    out += [f"{i + 1} {t + 1} {p[0]:.17g} {p[1]:.17g} {p[2]:.17g}" for i, (t, p) in enumerate(zip(types, x))]
+    if charges is None:
+        out += ["", "Atoms # atomic", ""]
+        out += [f"{i + 1} {t + 1} {p[0]:.17g} {p[1]:.17g} {p[2]:.17g}"
+                for i, (t, p) in enumerate(zip(types, x))]
+    else:
+        charges = np.asarray(charges, dtype=float)
+        if charges.shape != (len(x),):
+            raise ValueError(f"charges: expected {len(x)} values (one per atom), found shape "
+                             f"{charges.shape}")
+        out += ["", "Atoms # charge", ""]
+        out += [f"{i + 1} {t + 1} {qi:.17g} {p[0]:.17g} {p[1]:.17g} {p[2]:.17g}"
+                for i, (t, qi, p) in enumerate(zip(types, charges, x))]
     Path(path).write_text("\n".join(out) + "\n")
     return q
 

@@ -8,6 +8,13 @@ Example (the FLiNaK teacher of ``md_examples/flinak``)::
                         atom_style="charge") as teacher:
         labelled = teacher.label(configs)        # new Configurations, inputs untouched
 
+A fixed baseline (e.g. formal-charge Ewald Coulomb of an ionic melt) is removed from the labels
+with ``LammpsLabeller(baseline_ff, ...).subtract(configs)``; an MTP fitted to the difference is
+then run in LAMMPS with the baseline added back (``pair_style hybrid/overlay mtp/lowrank ...``)::
+
+    with LammpsLabeller("ff_coulomb.lmp", species, atom_style="charge") as coulomb:
+        short_range = coulomb.subtract(labelled)  # labels minus the baseline's, same atoms
+
 Each configuration is set up from scratch (``clear``, box, atoms, masses, then ``include`` of
 the force-field file, which may use the atoms, e.g. ``set type 1 charge 1.0``), run with
 ``run 0`` and read back: ``pe`` for the energy, ``f`` gathered by atom id for the forces, and
@@ -31,7 +38,7 @@ import numpy as np
 from pyfit.configuration import Configuration
 from pyfit.errors import MissingFileError, PyfitError
 
-__all__ = ["LammpsLabeller", "open_lammps", "restricted_cell"]
+__all__ = ["LammpsLabeller", "open_lammps", "restricted_cell", "subtract_labels"]
 
 
 def open_lammps(cmdargs: Sequence[str] = ("-log", "none", "-screen", "none", "-nocite")):
@@ -136,6 +143,14 @@ class LammpsLabeller:
             configs = [configs]
         return [self.label_one(c) for c in configs]
 
+    def subtract(self, configs: Iterable[Configuration] | Configuration) -> list[Configuration]:
+        """Copies of the labelled ``configs`` with this force field's energy, forces and
+        PlusStress subtracted (see :func:`subtract_labels`)."""
+        if isinstance(configs, Configuration):
+            configs = [configs]
+        configs = list(configs)
+        return subtract_labels(configs, self.label(configs))
+
     def label_one(self, config: Configuration) -> Configuration:
         where = config.source or "configuration"
         if config.cell is None or not all(config.pbc):
@@ -193,3 +208,40 @@ class LammpsLabeller:
         if out.species is None:
             out.species = self.species
         return out
+
+
+def subtract_labels(configs: Sequence[Configuration],
+                    baseline: Sequence[Configuration]) -> list[Configuration]:
+    """Copies of ``configs`` whose labels are ``configs``' minus ``baseline``'s (energy, forces,
+    PlusStress; a label missing from ``configs`` stays missing). ``baseline[k]`` must be the same
+    atoms as ``configs[k]`` (same count, types, cell and positions) with every label that
+    ``configs[k]`` has."""
+    configs, baseline = list(configs), list(baseline)
+    if len(configs) != len(baseline):
+        raise PyfitError(f"subtract_labels: {len(configs)} configurations but {len(baseline)} "
+                         "baseline configurations")
+    out = []
+    for k, (c, b) in enumerate(zip(configs, baseline)):
+        where = c.source or f"configuration {k}"
+        if c.energy is None and c.forces is None and c.plus_stress is None:
+            raise PyfitError(f"{where}: no energy, forces or stress to subtract a baseline from")
+        same = (c.n_atoms == b.n_atoms and np.array_equal(np.asarray(c.types),
+                                                          np.asarray(b.types)))
+        if same:
+            same = (np.allclose(c.positions, b.positions, rtol=0.0, atol=1e-8)
+                    and (c.cell is None) == (b.cell is None)
+                    and (c.cell is None or np.allclose(c.cell, b.cell, rtol=0.0, atol=1e-8)))
+        if not same:
+            raise PyfitError(f"{where}: the baseline configuration is not the same atoms "
+                             "(atom count, types, cell or positions differ)")
+        d = c.copy()
+        for name in ("energy", "forces", "plus_stress"):
+            value = getattr(c, name)
+            if value is None:
+                continue
+            base = getattr(b, name)
+            if base is None:
+                raise PyfitError(f"{where}: the baseline has no {name} to subtract")
+            setattr(d, name, value - base)
+        out.append(d)
+    return out

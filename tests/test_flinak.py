@@ -229,7 +229,7 @@ def test_run_npt_checks_inputs(tmp_path, capsys):
         (["--potential", DATA / "multi_10_pot.mtp", "--elements", "Li", "Na", "K", "F"],
          "has 3 species; expected 3"),
         (["--potential", SAMPLE, "--elements", "Li", "Na", "K", "F"], "cannot read potential"),
-        (["--teacher", "--elements", "Li", "Na", "K", "F"], "applies to --potential"),
+        (["--teacher", "--elements", "Li", "Na", "K", "F"], "apply to --potential"),
         (["--potential", POT, "--elements", "Li", "Na", "K", "F", "--plugin",
           tmp_path / "no.so"], "plugin"),
         (["--teacher", "--data", tmp_path / "none.data"], "none.data not found"),

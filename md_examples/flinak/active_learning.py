@@ -18,6 +18,10 @@ meV/atom, so frames of another size would contradict the training energies. Each
 labelled with ``ff_flinak.lmp`` (``pyfit.teacher.LammpsLabeller``) and written with features
 ``config_type = al_T<T>``; the MTP's energy error on it is printed (the signal of a spurious
 minimum). Every input is checked first; a bad one stops with a message and exit status 2.
+
+``--coulomb``: the potential is short-range only (fitted to teacher - ``ff_coulomb.lmp``): the
+NPT runs add the formal-charge Coulomb back (as ``in.flinak_npt -var coulomb 1``) and the frames
+are labelled teacher - Coulomb, ready to be added to such a model's training data.
 """
 
 from __future__ import annotations
@@ -30,6 +34,17 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 MASSES = (6.941, 22.98977, 39.0983, 18.998403)  # Li Na K F, as in in.teacher_sample
+CHARGES = (1.0, 1.0, 1.0, -1.0)  # formal charges of ff_coulomb.lmp / ff_flinak.lmp
+
+
+def pair_commands(potential: Path, coulomb: bool) -> list[str]:
+    """LAMMPS pair commands of the MTP alone, or (``coulomb``) of the MTP plus the Coulomb
+    baseline with ff_coulomb.lmp's settings (as in.flinak_npt with ``-var coulomb 1``)."""
+    mtp = f"pair_coeff * * {'mtp/lowrank ' if coulomb else ''}{potential} Li Na K F"
+    if not coulomb:
+        return ["pair_style mtp/lowrank species Li Na K F", mtp]
+    return ["pair_style hybrid/overlay mtp/lowrank species Li Na K F coul/long 10.0", mtp,
+            "pair_coeff * * coul/long", "pair_modify table 0", "kspace_style pppm 1.0e-5"]
 
 
 _RUN_NPT = []
@@ -74,9 +89,11 @@ class SamplingError(Exception):
     """The MTP's NPT run stopped (lost atoms, blow-up): the potential is unstable there."""
 
 
-def sample(potential: Path, start, temperatures, frames: int, neq: int, every: int, seed: int):
-    """MTP NPT frames (unlabelled Configurations) at each temperature; a LAMMPS error (an
-    unstable potential) raises :class:`SamplingError` naming the temperature."""
+def sample(potential: Path, start, temperatures, frames: int, neq: int, every: int, seed: int,
+           coulomb: bool = False):
+    """MTP NPT frames (unlabelled Configurations) at each temperature (``coulomb``: MTP +
+    Coulomb baseline); a LAMMPS error (an unstable potential) raises :class:`SamplingError`
+    naming the temperature."""
     import tempfile
 
     from pyfit.configuration import Configuration
@@ -85,19 +102,20 @@ def sample(potential: Path, start, temperatures, frames: int, neq: int, every: i
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "start.data"
-        write_data(data, start.positions, start.types, start.cell, ntypes=4, masses=list(MASSES))
+        write_data(data, start.positions, start.types, start.cell, ntypes=4, masses=list(MASSES),
+                   charges=np.array(CHARGES)[start.types] if coulomb else None)
+        pair = "\n".join(pair_commands(potential, coulomb))
         for T in temperatures:
             lmp = make_lammps()
             try:
                 lmp.commands_string(f"""
 units metal
-atom_style atomic
+atom_style {'charge' if coulomb else 'atomic'}
 boundary p p p
 atom_modify map yes
 newton on
 read_data {data}
-pair_style mtp/lowrank species Li Na K F
-pair_coeff * * {potential} Li Na K F
+{pair}
 neighbor 1.0 bin
 neigh_modify every 1 delay 0 check yes
 thermo_modify lost error
@@ -145,6 +163,9 @@ def main(argv=None) -> int:
     p.add_argument("--every", type=int, default=400, help="steps between frames")
     p.add_argument("--seed", type=int, default=77)
     p.add_argument("-o", "--output", type=Path, required=True, help=".cfg file to write")
+    p.add_argument("--coulomb", action="store_true", help="the potential is short-range only "
+                   "(fitted to teacher - ff_coulomb.lmp): sample with the Coulomb added back, "
+                   "label teacher - Coulomb")
     p.add_argument("--check-only", action="store_true", help="check the inputs and stop")
     args = p.parse_args(argv)
     rn = _run_npt_module()
@@ -175,13 +196,17 @@ def main(argv=None) -> int:
 
     try:
         frames = sample(args.potential.resolve(), start, args.temperatures, args.frames,
-                        args.neq, args.every, args.seed)
+                        args.neq, args.every, args.seed, coulomb=args.coulomb)
     except SamplingError as exc:
         print(f"active_learning.py: error: {exc}", file=sys.stderr)
         return 1
     with LammpsLabeller(HERE / "ff_flinak.lmp", species=rn.SALT, masses=MASSES,
                         atom_style="charge") as teacher:
         labelled = teacher.label(frames)
+    if args.coulomb:
+        with LammpsLabeller(HERE / "ff_coulomb.lmp", species=rn.SALT, masses=MASSES,
+                            atom_style="charge") as coulomb:
+            labelled = coulomb.subtract(labelled)
     pot = read_potential(args.potential)
     for c in labelled:
         c.species = rn.SALT

@@ -4,6 +4,7 @@
     python run_npt.py --potential pot.mtp --elements Li Na K F            # short (minutes)
     python run_npt.py --potential pot.mtp --elements Li Na K F --full     # paper: 200 ps
     python run_npt.py --teacher                                           # teacher, same protocol
+    python run_npt.py --potential sr.mtp --elements Li Na K F --coulomb   # MTP + Coulomb baseline
 
 For each temperature (default 800 1000 1200 K) LAMMPS runs in.flinak_npt in
 ``WORKDIR/<name>/T<T>`` (1512 atoms from data.flinak_1512, Nose-Hoover NPT at 1 bar, 1 fs):
@@ -12,6 +13,10 @@ into ``--blocks`` blocks; the density is their mean, the error their standard er
 the difference between the means of the second and first halves (a warning is printed when it
 exceeds 3 errors and 0.5%: the block error then understates the uncertainty). Results go to
 ``WORKDIR/<name>/density.json`` (read by collect.py).
+
+``--coulomb``: the potential was fitted to the teacher minus ``ff_coulomb.lmp`` (formal-charge
+Coulomb, ``pyfit label --subtract``), and the Coulomb term is added back in LAMMPS
+(``pair_style hybrid/overlay mtp/lowrank ... coul/long`` + pppm, ``in.flinak_npt -var coulomb 1``).
 
 Protocols: short (default) 2 ps equilibration + 3 ps production; ``--full`` 20 ps + 200 ps.
 ``--neq`` / ``--nprod`` (steps) override both.
@@ -170,6 +175,8 @@ def main(argv=None) -> int:
     who.add_argument("--teacher", action="store_true", help="run the teacher (ff_flinak.lmp)")
     p.add_argument("--elements", nargs="+", help="element of each species index of the "
                    "potential, in order (e.g. Li Na K F)")
+    p.add_argument("--coulomb", action="store_true", help="the potential is short-range only "
+                   "(fitted to teacher - ff_coulomb.lmp): add the formal-charge Coulomb back")
     p.add_argument("--name", help="model name in the results (default: potential file stem, or "
                    "'teacher')")
     p.add_argument("--temperatures", type=float, nargs="+", default=[800.0, 1000.0, 1200.0])
@@ -189,8 +196,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     try:
-        if args.teacher and args.elements:
-            raise InputError("--elements applies to --potential, not --teacher")
+        if args.teacher and (args.elements or args.coulomb):
+            raise InputError("--elements and --coulomb apply to --potential, not --teacher")
         info = {"elements": list(SALT), "n_radial_params": None, "level": None}
         if args.potential is not None:
             info = potential_info(args.potential.resolve(), args.elements)
@@ -220,6 +227,7 @@ def main(argv=None) -> int:
     root = (args.workdir / name).resolve()
     results = {"model": name, "teacher": bool(args.teacher),
                "potential": str(args.potential.resolve()) if args.potential else None,
+               "coulomb_baseline": bool(args.coulomb),
                "elements": info["elements"], "n_radial_params": info["n_radial_params"],
                "level": info["level"], "protocol": "full" if args.full else "short",
                "neq": neq, "nprod": nprod, "timestep_fs": 1.0, "blocks": args.blocks,
@@ -234,7 +242,7 @@ def main(argv=None) -> int:
             dens.unlink()
         var = {"T": tag, "neq": neq, "nprod": nprod, "seed": args.seed,
                "data": args.data.resolve(), "ff": HERE / "ff_flinak.lmp", "dens": dens.name,
-               "teacher": int(args.teacher)}
+               "teacher": int(args.teacher), "coulomb": int(args.coulomb)}
         if args.potential is not None:
             var["pot"] = args.potential.resolve()
             var["species"] = " ".join(info["elements"])

@@ -20,8 +20,15 @@ on the training data plus the frames of the rounds before, then ``active_learnin
 -> ``data/al<r>.cfg`` (``--al-dir``). Every model is then fitted to ``data/train.cfg`` plus all
 ``data/al<r>.cfg``. A round whose ``data/al<r>.cfg`` exists is reused (delete it to redo).
 
+Coulomb baseline (``--coulomb``, README "MTP + Coulomb"): every model is fitted to the teacher
+minus ``ff_coulomb.lmp`` (formal-charge Coulomb) and run with it added back (``run_npt.py
+--coulomb``). Each data file ``data/<f>.cfg`` is first turned into ``data/coulomb/<f>.cfg`` by
+``pyfit label --subtract`` (kept if it exists); active-learning rounds sample with MTP + Coulomb
+(``active_learning.py --coulomb``) into ``data/coulomb/al<r>.cfg``.
+
 Potentials: ``models/out/<model>.<k>.mtp`` (base, MLIP format) and ``.mtplr`` (MTP-LOWRANK);
-the active-learning fits ``models/out/al/base_round<r>.mtp``.
+the active-learning fits ``models/out/al/base_round<r>.mtp``; with ``--coulomb`` the same under
+``models/out/coulomb/``.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+SPECIES = ("Li", "Na", "K", "F")
 MODELS = ["base", "mf_opt", "mf_50", "mfra_opt", "mfra_50", "tf_opt", "tf_50", "rmf_opt",
           "rmf_50"]
 
@@ -67,16 +75,39 @@ def train_overrides(args) -> list[str]:
     return flags
 
 
-def al_steps(base_toml: Path, species, train, pyfit, args) -> tuple[list, list[Path]]:
+def out_path(path, args) -> Path:
+    """Where a potential named ``path`` (relative to models/) goes: under ``out/coulomb/``
+    with ``--coulomb``."""
+    path = Path(path)
+    return path.parent / "coulomb" / path.name if args.coulomb else path
+
+
+def coulomb_steps(files, pyfit) -> tuple[list, dict]:
+    """``--coulomb``: the ``pyfit label --subtract`` commands still to run (one per data file
+    without its ``coulomb/`` copy) and ``{file: short-range file}``."""
+    steps, short = [], {}
+    for f in files:
+        sr = Path(f).parent / "coulomb" / Path(f).name
+        short[f] = str(sr)
+        if not sr.is_file() and not any(s[-1] == str(sr) for _, s in steps):
+            steps.append(("Coulomb baseline", pyfit + [
+                "label", str(f), "--ff", str(HERE / "ff_coulomb.lmp"), "--species",
+                ",".join(SPECIES), "--atom-style", "charge", "--subtract", "-o", str(sr)]))
+    return steps, short
+
+
+def al_steps(base_toml: Path, species, train, pyfit, args, valid=()) -> tuple[list, list[Path]]:
     """``--al-rounds``: the (round, command) steps still to run and the frame files of all
     rounds (``data/al<r>.cfg``), which every model is then fitted to as well."""
     steps, files, previous = [], [], None
     for r in range(1, args.al_rounds + 1):
-        pot = HERE / "models" / "out" / "al" / f"base_round{r}.mtp"
+        pot = HERE / "models" / out_path("out/al", args).parent / "al" / f"base_round{r}.mtp"
         frames = args.al_dir / f"al{r}.cfg"
         if not frames.is_file():
             fit = pyfit + ["train", str(base_toml), "--n-models", "1",
                            "--train", *map(str, train), *map(str, files), "-o", str(pot)]
+            if valid:
+                fit += ["--valid", *map(str, valid)]
             if previous is not None:
                 fit += ["--init", str(previous)]
             fit += train_overrides(args)
@@ -84,15 +115,18 @@ def al_steps(base_toml: Path, species, train, pyfit, args) -> tuple[list, list[P
                       "--elements", *species, "--start", str(train[0]), "-o", str(frames)]
             if args.al_frames is not None:
                 sample += ["--frames", str(args.al_frames)]
+            if args.coulomb:
+                sample += ["--coulomb"]
             steps += [(r, fit), (r, sample)]
         files.append(frames)
         previous = pot
     return steps, files
 
 
-def compress_commands(cfg, base_cfg, pyfit, args, extra_train=()) -> list[list[str]]:
+def compress_commands(cfg, base_cfg, pyfit, args, extra_train=(), train=None) -> list[list[str]]:
     """``--from-base``: one ``pyfit compress`` command per ensemble member of an rmf / mfra
-    model, starting from the base member of the same index."""
+    model, starting from the base member of the same index (``train``: the training files,
+    default the TOML's)."""
     comp = dict(cfg.compression)
     method = comp.pop("method")
     options = []
@@ -112,10 +146,12 @@ def compress_commands(cfg, base_cfg, pyfit, args, extra_train=()) -> list[list[s
     cmds = []
     n = cfg.optimizer.n_models
     for k in range(n):
-        src = base_cfg.potential_path(k if base_cfg.optimizer.n_models > 1 else None)
-        out = cfg.potential_path(k if n > 1 else None)
+        src = out_path(base_cfg.potential_path(k if base_cfg.optimizer.n_models > 1 else None),
+                       args)
+        out = out_path(cfg.potential_path(k if n > 1 else None), args)
+        train_files = train if train is not None else map(os.path.normpath, cfg.data.train)
         cmd = pyfit + ["compress", str(src), "--method", method, *options, "--finetune",
-                       *map(os.path.normpath, cfg.data.train), *map(str, extra_train),
+                       *map(str, train_files), *map(str, extra_train),
                        "-o", str(out),
                        "--max-iter", str(args.max_iter or cfg.optimizer.max_iter),
                        "--linear-solve-every", str(cfg.optimizer.linear_solve_every),
@@ -143,6 +179,10 @@ def main(argv=None) -> int:
                    "(active_learning.py --frames)")
     p.add_argument("--al-dir", type=Path, help="where the al<r>.cfg files are (default: the "
                    "folder of the training data, data/)")
+    p.add_argument("--coulomb", action="store_true", help="fit teacher - ff_coulomb.lmp "
+                   "(formal-charge Coulomb baseline, added back in LAMMPS: run_npt.py "
+                   "--coulomb); data/<f>.cfg -> data/coulomb/<f>.cfg, potentials in "
+                   "models/out/coulomb/")
     p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     args = p.parse_args(argv)
     if args.al_rounds < 0 or (args.al_frames is not None and args.al_frames < 1):
@@ -167,7 +207,7 @@ def main(argv=None) -> int:
         return 2
     train = [os.path.normpath(t) for t in cfgs["base"].data.train]
     if args.al_dir is None:
-        args.al_dir = Path(train[0]).parent
+        args.al_dir = Path(train[0]).parent / ("coulomb" if args.coulomb else "")
     elif args.al_rounds and not args.al_dir.is_dir():
         print(f"train_all.py: error: --al-dir {args.al_dir} is not a directory", file=sys.stderr)
         return 2
@@ -189,8 +229,25 @@ def main(argv=None) -> int:
             print(f"train_all.py: error: {label} failed (exit {rc})", file=sys.stderr)
         return rc
 
+    label_steps, short = [], {}
+    if args.coulomb:
+        data_files = [os.path.normpath(f) for c in cfgs.values()
+                      for f in (*c.data.train, *(c.data.valid or ()))]
+        label_steps, short = coulomb_steps(dict.fromkeys(data_files), pyfit)
+        if not args.dry_run:
+            for f in short.values():
+                Path(f).parent.mkdir(exist_ok=True)
+    for label, cmd in label_steps:
+        if call(label, cmd, cmd[2:]) != 0:
+            return 1
+
+    def data_of(cfg, part):
+        files = [os.path.normpath(f) for f in (getattr(cfg.data, part) or ())]
+        return [short[f] for f in files] if args.coulomb else files
+
     steps, al_files = al_steps(HERE / "models" / "base.toml", cfgs["base"].model.species,
-                               train, pyfit, args)
+                               data_of(cfgs["base"], "train"), pyfit, args,
+                               data_of(cfgs["base"], "valid") if args.coulomb else ())
     for path in al_files:
         if path.is_file():
             print(f"=== active learning: reusing {path}", flush=True)
@@ -209,7 +266,8 @@ def main(argv=None) -> int:
         cfg = cfgs[m]
         method = (cfg.compression or {}).get("method")
         if method in ("rmf", "mfra") and args.from_base:
-            cmds = compress_commands(cfg, cfgs["base"], pyfit, args, al_files)
+            cmds = compress_commands(cfg, cfgs["base"], pyfit, args, al_files,
+                                     data_of(cfg, "train"))
             absent = [c[c.index("compress") + 1] for c in cmds if "compress" in c
                       and not Path(c[c.index("compress") + 1]).is_file()]
             if absent and "base" not in models and not args.dry_run:
@@ -218,14 +276,18 @@ def main(argv=None) -> int:
                 return 2
         else:
             cmd = pyfit + ["train", str(HERE / "models" / f"{m}.toml"), *train_overrides(args)]
-            if al_files:
-                cmd += ["--train", *map(os.path.normpath, cfg.data.train), *map(str, al_files)]
+            if al_files or args.coulomb:
+                cmd += ["--train", *data_of(cfg, "train"), *map(str, al_files)]
+            if args.coulomb:
+                if cfg.data.valid:
+                    cmd += ["--valid", *data_of(cfg, "valid")]
+                cmd += ["-o", str(out_path(cfg.output.potential, args))]
             cmds = [cmd]
         for cmd in cmds:
             rc = call(m, cmd, cmd[2:])
             if rc != 0:
                 return rc
-    print(f"=== done: potentials in {HERE / 'models' / 'out'}")
+    print(f"=== done: potentials in {HERE / 'models' / out_path('out/x', args).parent}")
     return 0
 
 

