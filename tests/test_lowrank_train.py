@@ -36,9 +36,16 @@ def settings(tmp_path, compression, max_iter=20):
     ({"method": "tf", "ranks": [3, 4, 2]}, "tt", 3 * 3 + 3 * 3 * 4 + 4 * 2 * 2 + 2 * 8),
 ])
 def test_train_writes_factored_potential(tmp_path, configs, compression, form, n_radial):
-    res = pyfit.fit(configs, settings(tmp_path, compression), progress=False)
+    import io
+
+    out = io.StringIO()
+    res = pyfit.fit(configs, settings(tmp_path, compression), stream=out, live=False)
     m = res.models[0]
     assert m.iterations == 20
+    # the header counts what is fitted: factors + 9 moment + 3 species coefficients
+    dense = 3 * 3 * 2 * 8 + 9 + 3
+    assert (f"{n_radial + 12} parameters ({compression['method'].upper()}; dense {dense})"
+            in out.getvalue().splitlines()[0])
     data = read_lowrank(tmp_path / "pot.mtplr")
     assert data.factors.n_params == n_radial
     assert ("mf" if hasattr(data.factors, "rank") else "tt") == form

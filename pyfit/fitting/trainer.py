@@ -524,13 +524,20 @@ def fit(dataset=None, config=None, *, valid=None, resume: bool = False, progress
     n = cfg.optimizer.n_models
     try:
         with SignalGuard() as guard:
-            log.message(f"fitting {n} model{'s' if n > 1 else ''}: level {cfg.model.level}, "
-                        f"{ds.species_count} species{' ' + str(list(ds.species)) if ds.species else ''}, "
-                        f"{loss.n_params} parameters, {len(ds.train)} training / "
-                        f"{len(ds.valid)} validation configurations, {loss.n_threads} thread{'' if loss.n_threads == 1 else 's'}")
             for k in range(n):
                 rng = np.random.default_rng(cfg.optimizer.seed + k)
                 objective = build_objective(loss, cfg.compression, rng, ds.species)
+                if k == 0:
+                    method = (cfg.compression or {}).get("method")
+                    form = (f"{objective.n_params} parameters ({method.upper()}; dense "
+                            f"{loss.n_params})" if method else f"{loss.n_params} parameters")
+                    log.message(
+                        f"fitting {n} model{'s' if n > 1 else ''}: level {cfg.model.level}, "
+                        f"{ds.species_count} species"
+                        f"{' ' + str(list(ds.species)) if ds.species else ''}, {form}, "
+                        f"{len(ds.train)} training / {len(ds.valid)} validation "
+                        f"configurations, {loss.n_threads} "
+                        f"thread{'' if loss.n_threads == 1 else 's'}")
                 result.models.append(train_model(objective, cfg, k, ds.valid, log, guard,
                                                  resume=resume, ensemble=n > 1,
                                                  digest=digest, init=init))
