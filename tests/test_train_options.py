@@ -192,10 +192,11 @@ def test_init_resume_equals_uninterrupted(tmp_path, split_files, trained):
 
 def test_init_errors(tmp_path, split_files, trained):
     pot = trained.potential_path
-    with pytest.raises(PyfitError, match=r"model.init: .* has alpha_moments_count = \d+, the "
-                                         r"\[model\] settings give \d+; the starting potential "
-                                         r"must have the same basis"):
-        pyfit.fit(None, settings(tmp_path, split_files, model={"init": str(pot), "level": 8}),
+    with pytest.raises(PyfitError, match=r"model.init: .*: 5 basis functions and 2 radial "
+                                         r"functions, the \[model\] level has 2 and 1; the "
+                                         r"starting potential must be of the same or a lower "
+                                         r"level"):
+        pyfit.fit(None, settings(tmp_path, split_files, model={"init": str(pot), "level": 4}),
                   progress=False)
     with pytest.raises(PyfitError, match=r"model.init: .* has max_dist = 5.0, the \[model\] "
                                          r"settings give 6.0"):
@@ -207,6 +208,21 @@ def test_init_errors(tmp_path, split_files, trained):
     with pytest.raises(PyfitError, match="no_such.mtp"):
         pyfit.fit(None, settings(tmp_path, split_files,
                                  model={"init": str(tmp_path / "no_such.mtp")}), progress=False)
+
+
+def test_init_from_a_lower_level(tmp_path, split_files, trained):
+    """--level 10 --init <level-6 potential>: the fit starts exactly at the level-6 loss (the
+    embedded potential computes the same energies, forces and stresses) and improves on it."""
+    pot = trained.potential_path
+    cfg = settings(tmp_path, split_files, model={"init": str(pot), "level": 10},
+                   optimizer={"max_iter": 12})
+    res = pyfit.fit(None, cfg, progress=False).models[0]
+    start = json.loads(open(tmp_path / "out" / "pot.jsonl").readline())
+    configs = read_configurations(split_files[0]) + read_configurations(split_files[1])
+    low = Loss(make_template(6, 3, 2.0, 5.0, 8), configs, n_threads=1)
+    assert start["loss"] == pytest.approx(low.value(low.pack(read_mtp(pot))), rel=1e-10)
+    assert res.loss < start["loss"]
+    assert read_mtp(tmp_path / "out" / "pot.mtp").potential_name == "MTP10"
 
 
 def test_cli_init_flag(tmp_path, split_files, trained, capsys):

@@ -26,8 +26,9 @@ def add_train_parser(sub) -> None:
     t.add_argument("--min-dist", type=float)
     t.add_argument("--max-dist", type=float)
     t.add_argument("--radial-basis-size", type=int)
-    t.add_argument("--init", help="start from this trained potential (.mtp / .mtplr, same "
-                                  "basis) instead of random coefficients")
+    t.add_argument("--init", help="start from this trained potential (.mtp / .mtplr) of the "
+                                  "same or a lower level (embedded exactly) instead of random "
+                                  "coefficients")
     t.add_argument("--energy-weight", type=float)
     t.add_argument("--force-weight", type=float)
     t.add_argument("--stress-weight", type=float)

@@ -16,9 +16,10 @@ Example (every key optional except ``data.train`` and ``model.level``; defaults 
     min_dist = 2.0                 # Å, start of the radial basis
     max_dist = 5.0                 # Å, cutoff
     radial_basis_size = 8
-    init = ""                      # start from this trained potential (.mtp or .mtplr, same
-                                   # basis) instead of random coefficients; factored fits start
-                                   # from its truncation (SVD / TT-SVD) + an exact linear solve
+    init = ""                      # start from this trained potential (.mtp or .mtplr) of the
+                                   # same or a lower level (embedded exactly, pyfit.fitting.
+                                   # level_up) instead of random coefficients; factored fits
+                                   # start from its truncation (SVD / TT-SVD) + a linear solve
 
     [loss]
     energy = 1.0                   # MLIP-2's defaults

@@ -297,27 +297,31 @@ def data_digest(configs, weights=None, init=None) -> str:
     return h.hexdigest()[:16]
 
 
-def initial_parameters(path, template, loss) -> np.ndarray:
+def initial_parameters(path, template, loss, rng: np.random.Generator | None = None
+                       ) -> np.ndarray:
     """The dense parameter vector of the trained potential ``path`` (``model.init``: MLIP
-    ``.mtp`` or ``MTP-LOWRANK``), checked to have the basis of ``template``."""
+    ``.mtp`` or ``MTP-LOWRANK``), of the basis of ``template`` or of a lower level (embedded
+    exactly, new radial functions random from ``rng``: :mod:`pyfit.fitting.level_up`). MLIP's
+    ``scaling`` is folded into the radial coefficients."""
+    from pyfit.fitting.level_up import embed_lower_level, fold_scaling
     from pyfit.io.lowrank_file import read_potential
 
     model = read_potential(path).model
     if not model.is_trained:
         raise PyfitError(f"model.init: {path} is untrained (no coefficients)")
-    for key in ("species_count", "radial_funcs_count", "radial_basis_size", "min_dist",
-                "max_dist", "alpha_moments_count", "alpha_scalar_moments"):
+    for key in ("species_count", "radial_basis_size", "min_dist", "max_dist"):
         a, b = getattr(model, key), getattr(template, key)
         if a != b:
             raise PyfitError(f"model.init: {path} has {key} = {a}, the [model] settings give "
-                             f"{b}; the starting potential must have the same basis")
-    for key in ("alpha_index_basic", "alpha_index_times", "alpha_moment_mapping"):
-        if not np.array_equal(np.asarray(getattr(model, key)), np.asarray(getattr(template, key))):
-            raise PyfitError(f"model.init: {path}: {key} differs from the basis of the "
-                             f"[model] level; the starting potential must have the same basis")
-    if float(model.scaling) != 1.0:
-        raise PyfitError(f"model.init: {path} has scaling = {model.scaling}; expected 1")
-    return loss.pack(model)
+                             f"{b}; the starting potential must have the same species, radial "
+                             "basis and cutoffs")
+    same = all(np.array_equal(np.asarray(getattr(model, key)), np.asarray(getattr(template, key)))
+               for key in ("alpha_index_basic", "alpha_index_times", "alpha_moment_mapping"))
+    if same and model.radial_funcs_count == template.radial_funcs_count:
+        return loss.pack(fold_scaling(model))
+    if rng is None:
+        rng = np.random.default_rng(0)
+    return loss.pack(embed_lower_level(model, template, rng, source=f"model.init: {path}"))
 
 
 def train_model(objective, config: TrainConfig, index: int, valid, log: ProgressLog,
@@ -517,7 +521,8 @@ def fit(dataset=None, config=None, *, valid=None, resume: bool = False, progress
     cfg.optimizer.threads = loss.n_threads  # 0 resolved to the available cores
     init = None
     if cfg.model.init:
-        init = initial_parameters(cfg.model.init, template, loss)
+        init = initial_parameters(cfg.model.init, template, loss,
+                                  np.random.default_rng(cfg.optimizer.seed))
     digest = data_digest(ds.train, cw, init)
     log = ProgressLog(cfg.log_path(), stream=stream, live=live, quiet=not progress)
     result = FitResult(config=cfg)
