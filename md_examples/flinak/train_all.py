@@ -82,14 +82,19 @@ def out_path(path, args) -> Path:
     return path.parent / "coulomb" / path.name if args.coulomb else path
 
 
+def out_dir(args) -> Path:
+    """The folder of the potentials, relative to models/: ``out`` or ``out/coulomb``."""
+    return Path("out") / "coulomb" if args.coulomb else Path("out")
+
+
 def coulomb_steps(files, pyfit) -> tuple[list, dict]:
     """``--coulomb``: the ``pyfit label --subtract`` commands still to run (one per data file
     without its ``coulomb/`` copy) and ``{file: short-range file}``."""
     steps, short = [], {}
-    for f in files:
+    for f in dict.fromkeys(files):
         sr = Path(f).parent / "coulomb" / Path(f).name
         short[f] = str(sr)
-        if not sr.is_file() and not any(s[-1] == str(sr) for _, s in steps):
+        if not sr.is_file():
             steps.append(("Coulomb baseline", pyfit + [
                 "label", str(f), "--ff", str(HERE / "ff_coulomb.lmp"), "--species",
                 ",".join(SPECIES), "--atom-style", "charge", "--subtract", "-o", str(sr)]))
@@ -101,7 +106,7 @@ def al_steps(base_toml: Path, species, train, pyfit, args, valid=()) -> tuple[li
     rounds (``data/al<r>.cfg``), which every model is then fitted to as well."""
     steps, files, previous = [], [], None
     for r in range(1, args.al_rounds + 1):
-        pot = HERE / "models" / out_path("out/al", args).parent / "al" / f"base_round{r}.mtp"
+        pot = HERE / "models" / out_dir(args) / "al" / f"base_round{r}.mtp"
         frames = args.al_dir / f"al{r}.cfg"
         if not frames.is_file():
             fit = pyfit + ["train", str(base_toml), "--n-models", "1",
@@ -233,7 +238,7 @@ def main(argv=None) -> int:
     if args.coulomb:
         data_files = [os.path.normpath(f) for c in cfgs.values()
                       for f in (*c.data.train, *(c.data.valid or ()))]
-        label_steps, short = coulomb_steps(dict.fromkeys(data_files), pyfit)
+        label_steps, short = coulomb_steps(data_files, pyfit)
         if not args.dry_run:
             for f in short.values():
                 Path(f).parent.mkdir(exist_ok=True)
@@ -252,7 +257,7 @@ def main(argv=None) -> int:
         if path.is_file():
             print(f"=== active learning: reusing {path}", flush=True)
     if steps and not args.dry_run:
-        (HERE / "models" / "out" / "al").mkdir(exist_ok=True)
+        (HERE / "models" / out_dir(args) / "al").mkdir(parents=True, exist_ok=True)
     for r, cmd in steps:
         shown = cmd[2:] if cmd[:len(pyfit)] == pyfit else cmd[1:]
         rc = call(f"active learning, round {r}", cmd, shown)
@@ -287,7 +292,7 @@ def main(argv=None) -> int:
             rc = call(m, cmd, cmd[2:])
             if rc != 0:
                 return rc
-    print(f"=== done: potentials in {HERE / 'models' / out_path('out/x', args).parent}")
+    print(f"=== done: potentials in {HERE / 'models' / out_dir(args)}")
     return 0
 
 

@@ -26,9 +26,23 @@ from pyfit.configuration import Configuration
 from pyfit.errors import PyfitError
 from pyfit.model import MTPModel
 
-__all__ = ["embed_lower_level", "fold_scaling"]
+__all__ = ["check_settings", "embed_lower_level", "fold_scaling"]
 
 _SAME = ("species_count", "radial_basis_size", "min_dist", "max_dist")
+
+
+def check_settings(model: MTPModel, template: MTPModel, source: str = "model.init") -> None:
+    """Raises :class:`PyfitError` naming ``source`` unless ``model`` is trained and has
+    ``template``'s species count, radial basis size and cutoffs (what a starting potential of
+    the same or a lower level must share with the [model] settings)."""
+    if not model.is_trained:
+        raise PyfitError(f"{source} is untrained (no coefficients)")
+    for key in _SAME:
+        a, b = getattr(model, key), getattr(template, key)
+        if a != b:
+            raise PyfitError(f"{source} has {key} = {a}, the [model] settings give {b}; the "
+                             "starting potential must have the same species, radial basis and "
+                             "cutoffs")
 
 
 def fold_scaling(model: MTPModel) -> MTPModel:
@@ -84,14 +98,7 @@ def embed_lower_level(low: MTPModel, template: MTPModel, rng: np.random.Generato
     """A trained model with ``template``'s (higher-level) basis that computes exactly the
     trained lower-level ``low`` (see the module doc). Raises :class:`PyfitError` naming
     ``source`` when the bases do not nest or the settings differ."""
-    if not low.is_trained:
-        raise PyfitError(f"{source}: the potential is untrained (no coefficients)")
-    for key in _SAME:
-        a, b = getattr(low, key), getattr(template, key)
-        if a != b:
-            raise PyfitError(f"{source} has {key} = {a}, the [model] settings give {b}; a "
-                             "lower-level starting potential must have the same species, radial "
-                             "basis and cutoffs")
+    check_settings(low, template, source)
     low = fold_scaling(low)
     n_low, n_high = len(low.alpha_moment_mapping), len(template.alpha_moment_mapping)
     k_low, k_high = low.radial_funcs_count, template.radial_funcs_count
@@ -128,8 +135,9 @@ def embed_lower_level(low: MTPModel, template: MTPModel, rng: np.random.Generato
 
     from pyfit.potential import MTP
 
-    e_low = np.array([MTP(low).evaluate(c).energy for c in probes])
-    e_high = np.array([MTP(high).evaluate(c).energy for c in probes])
+    pot_low, pot_high = MTP(low), MTP(high)
+    e_low = np.array([pot_low.evaluate(c).energy for c in probes])
+    e_high = np.array([pot_high.evaluate(c).energy for c in probes])
     if not np.allclose(e_high, e_low, rtol=1e-10, atol=1e-10 * len(probes[0].positions)):
         raise PyfitError(f"{source}: the embedded potential does not reproduce the starting "
                          f"potential (energies {e_low.tolist()} vs {e_high.tolist()})")

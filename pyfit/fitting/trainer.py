@@ -303,25 +303,19 @@ def initial_parameters(path, template, loss, rng: np.random.Generator | None = N
     ``.mtp`` or ``MTP-LOWRANK``), of the basis of ``template`` or of a lower level (embedded
     exactly, new radial functions random from ``rng``: :mod:`pyfit.fitting.level_up`). MLIP's
     ``scaling`` is folded into the radial coefficients."""
-    from pyfit.fitting.level_up import embed_lower_level, fold_scaling
+    from pyfit.fitting.level_up import check_settings, embed_lower_level, fold_scaling
     from pyfit.io.lowrank_file import read_potential
 
     model = read_potential(path).model
-    if not model.is_trained:
-        raise PyfitError(f"model.init: {path} is untrained (no coefficients)")
-    for key in ("species_count", "radial_basis_size", "min_dist", "max_dist"):
-        a, b = getattr(model, key), getattr(template, key)
-        if a != b:
-            raise PyfitError(f"model.init: {path} has {key} = {a}, the [model] settings give "
-                             f"{b}; the starting potential must have the same species, radial "
-                             "basis and cutoffs")
+    source = f"model.init: {path}"
+    check_settings(model, template, source)
     same = all(np.array_equal(np.asarray(getattr(model, key)), np.asarray(getattr(template, key)))
                for key in ("alpha_index_basic", "alpha_index_times", "alpha_moment_mapping"))
     if same and model.radial_funcs_count == template.radial_funcs_count:
         return loss.pack(fold_scaling(model))
     if rng is None:
         rng = np.random.default_rng(0)
-    return loss.pack(embed_lower_level(model, template, rng, source=f"model.init: {path}"))
+    return loss.pack(embed_lower_level(model, template, rng, source=source))
 
 
 def train_model(objective, config: TrainConfig, index: int, valid, log: ProgressLog,
