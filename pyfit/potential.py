@@ -76,9 +76,16 @@ class MTP:
     # ------------------------------------------------------------------ I/O
     @classmethod
     def load(cls, path: str | Path, species: Sequence[str] | None = None) -> "MTP":
-        """Reads an MLIP ``.mtp`` file."""
+        """Reads an MLIP ``.mtp`` file. ``MTP.load`` also reads a factored ``MTP-LOWRANK``
+        file (chosen by the first line) and then returns a
+        :class:`pyfit.lowrank.potential.CompressedMTP`, which keeps the factors."""
+        from pyfit.io.lowrank_file import file_kind
         from pyfit.io.mtp_file import read_mtp
 
+        if cls is MTP and file_kind(path) == "lowrank":
+            from pyfit.lowrank.potential import CompressedMTP
+
+            return CompressedMTP.load(path, species=species)
         return cls(read_mtp(path), species=species)
 
     def save(self, path: str | Path) -> None:

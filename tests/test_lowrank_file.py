@@ -311,3 +311,29 @@ def test_fit_method_is_recorded(tmp_path, model, method):
     assert lowrank_info(path)[1]["fit method"] == names[method]
     with pytest.raises(PyfitError, match=r"fit_method: expected .* found 'svd'"):
         write_lowrank(tmp_path / "q.mtplr", model, f, fit_method="svd")
+
+
+def test_mtp_load_reads_factored_files(tmp_path, model):
+    """pyfit.MTP.load (and so MTPCalculator(path)) takes an MTP-LOWRANK file too and returns a
+    CompressedMTP with the factors; CompressedMTP.load still refuses an MLIP .mtp file."""
+    from ase import Atoms
+
+    from pyfit import MTPCalculator
+
+    pot = CompressedMTP(model, mf_factors(model), species=["Nb", "Mo", "W"], method="mf")
+    path = tmp_path / "p.mtplr"
+    pot.save(path)
+    back = MTP.load(path)
+    assert isinstance(back, CompressedMTP) and back.method == "mf"
+    np.testing.assert_array_equal(back.factors.to_dense(), pot.factors.to_dense())
+    s = random_structure(np.random.default_rng(5), 3)
+    assert back.evaluate(s).energy == pot.evaluate(s).energy
+    atoms = Atoms([("Nb", "Mo", "W")[t] for t in s.types], positions=s.positions, cell=s.cell,
+                  pbc=True)
+    atoms.calc = MTPCalculator(path)
+    assert atoms.get_potential_energy() == pytest.approx(pot.evaluate(s).energy, abs=1e-10)
+    plain = tmp_path / "p.mtp"
+    MTP(model, species=["Nb", "Mo", "W"]).save(plain)
+    assert type(MTP.load(plain)) is MTP
+    with pytest.raises(FileFormatError, match="MTP-LOWRANK"):
+        CompressedMTP.load(plain)
