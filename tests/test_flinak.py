@@ -238,6 +238,36 @@ def test_run_npt_named_species(tmp_path, capsys):
     assert "disagrees with the species Li Na K F" in capsys.readouterr().err
 
 
+def test_correlated_error_of_an_ar1_series():
+    """run_npt.correlated_error on AR(1) series x_t = phi x_{t-1} + e_t, whose integrated
+    autocorrelation time is (1 + phi) / (1 - phi): tau within 15 %, and the error bar matches the
+    scatter of the means of independent series; white noise gives tau ~ 1; blocks that are
+    short against tau (block_average) understate the error; a constant series has none."""
+    from scipy.signal import lfilter
+
+    run_npt = _module("run_npt")
+    rng = np.random.default_rng(11)
+    phi, n = 0.95, 40000
+    exact = (1 + phi) / (1 - phi)  # 39 samples
+    means, errs, taus = [], [], []
+    for _ in range(40):
+        x = lfilter([1.0], [1.0, -phi], rng.normal(size=n))
+        err, tau, reliable = run_npt.correlated_error(x)
+        means.append(x.mean()), errs.append(err), taus.append(tau)
+        assert reliable
+    assert abs(np.mean(taus) / exact - 1) < 0.15, np.mean(taus)
+    assert 0.75 < np.mean(errs) / np.std(means, ddof=1) < 1.33
+    white = rng.normal(size=n)
+    assert abs(run_npt.correlated_error(white)[1] - 1.0) < 0.2
+    x = lfilter([1.0], [1.0, -0.999], rng.normal(size=5000))  # tau ~ 2000: 1-block lengths
+    block_err = run_npt.block_average(x, 100)[1]
+    err, tau, reliable = run_npt.correlated_error(x)
+    assert not reliable and err > 2 * block_err
+    assert run_npt.correlated_error(np.full(50, 1.6)) == (0.0, 1.0, True)
+    with pytest.raises(ValueError, match="at least 2"):
+        run_npt.correlated_error(np.ones(1))
+
+
 def test_make_training_data_checks_inputs(tmp_path):
     r = _script("make_training_data.py", "--skip-md", "--workdir", tmp_path, "--out", tmp_path)
     assert r.returncode != 0 and "no dump.T<T>_<tag>.lammpstrj files" in r.stderr
@@ -305,6 +335,9 @@ def test_short_mtp_npt_density(tmp_path):
     result = json.loads((tmp_path / "l08" / "density.json").read_text())
     d = result["density"]["1000"]
     assert d["samples"] == 21 and np.isfinite(d["mean"]) and np.isfinite(d["err"])
+    assert d["err"] == max(d["err_blocks"], d["err_autocorrelation"]) and d["tau_ps"] >= 0.01
+    assert d["error_reliable"] is False  # 200 steps: far shorter than 50 correlation times
+    assert "error bar is a lower bound" in r.stdout
     assert abs(d["mean"] / TEACHER_DENSITY_1000K - 1.0) < 0.10, d
     assert result["n_radial_params"] == 256 and result["elements"] == list(SPECIES)
 

@@ -8,11 +8,14 @@
 
 For each temperature (default 800 1000 1200 K) LAMMPS runs in.flinak_npt in
 ``WORKDIR/<name>/T<T>`` (1512 atoms from data.flinak_1512, Nose-Hoover NPT at 1 bar, 1 fs):
-equilibration, then production with the density every 10 steps. The production series is cut
-into ``--blocks`` blocks; the density is their mean, the error their standard error; ``drift`` is
-the difference between the means of the second and first halves (a warning is printed when it
-exceeds 3 errors and 0.5%: the block error then understates the uncertainty). Results go to
-``WORKDIR/<name>/density.json`` (read by collect.py).
+equilibration, then production with the density every 10 steps. The density is the mean of the
+production series; its error is the larger of the standard error of ``--blocks`` block means
+and the autocorrelation error ``sigma * sqrt(tau / n)`` (``tau``: integrated autocorrelation
+time, Sokal's window; stored as ``tau_ps``). The density of this melt is correlated over
+picoseconds, so block errors of short runs understate the uncertainty; a warning says when the
+run is shorter than 50 correlation times (the error is then a lower bound). ``drift`` is the
+difference between the means of the second and first halves (a warning is printed when it
+exceeds 3 errors and 0.5%). Results go to ``WORKDIR/<name>/density.json`` (read by collect.py).
 
 ``--coulomb``: the potential was fitted to the teacher minus ``ff_coulomb.lmp`` (formal-charge
 Coulomb, ``pyfit label --subtract``), and the Coulomb term is added back in LAMMPS
@@ -54,6 +57,7 @@ def _use_pyfit() -> None:
 
 SALT = ("Li", "Na", "K", "F")  # LAMMPS types 1..4 of data.flinak_1512
 PROTOCOLS = {"short": (2000, 3000), "full": (20000, 200000)}
+SAMPLE_PS = 0.01  # in.flinak_npt writes the density every 10 steps of 1 fs
 
 
 class InputError(Exception):
@@ -125,6 +129,32 @@ def block_average(series: np.ndarray, blocks: int) -> tuple[float, float]:
         raise ValueError(f"{len(series)} samples cannot make {blocks} blocks")
     means = series[: n * blocks].reshape(blocks, n).mean(axis=1)
     return float(means.mean()), float(means.std(ddof=1) / math.sqrt(blocks))
+
+
+def correlated_error(series: np.ndarray, window: float = 5.0) -> tuple[float, float, bool]:
+    """Standard error of the mean of a correlated series, ``sigma * sqrt(tau / n)``, with the
+    integrated autocorrelation time ``tau = 1 + 2 sum_t rho(t)`` (in samples) from Sokal's
+    automatic window (the smallest M with M >= window * tau(M)). Returns ``(err, tau,
+    reliable)``; ``reliable`` is False when the series is shorter than 50 tau (too short to
+    estimate its own correlation time: the error is then a lower bound).
+
+    Block averages with a fixed number of blocks (``block_average``) underestimate the error
+    when a block is not much longer than tau; FLiNaK's NPT density has tau of picoseconds."""
+    x = np.asarray(series, dtype=float)
+    n = x.size
+    if n < 2:
+        raise ValueError(f"{n} samples: expected at least 2")
+    if np.all(x == x[0]):
+        return 0.0, 1.0, True
+    d = x - x.mean()
+    var = float(d @ d) / n
+    f = np.fft.rfft(d, 2 * n)
+    acf = np.fft.irfft(f * np.conj(f))[:n] / (var * n)  # rho(t), rho(0) = 1
+    taus = 2.0 * np.cumsum(acf) - 1.0  # tau(M) = 1 + 2 sum_{t=1..M} rho(t)
+    ok = np.arange(n) >= window * taus
+    m = int(np.argmax(ok)) if ok.any() else n - 1
+    tau = max(float(taus[m]), 1.0)
+    return math.sqrt(var * tau / n), tau, n >= 50.0 * tau
 
 
 def read_density(path: Path) -> np.ndarray:
@@ -276,16 +306,27 @@ def main(argv=None) -> int:
             print(f"run_npt.py: error: T = {tag} K: density series has {series.size} samples "
                   f"(finite: {bool(np.all(np.isfinite(series)))})", file=sys.stderr)
             return 1
-        mean, err = block_average(series, args.blocks)
+        mean, err_blocks = block_average(series, args.blocks)
+        err_acf, tau, reliable = correlated_error(series)
+        err = max(err_acf, err_blocks)
+        tau_ps = tau * SAMPLE_PS
         half = series.size // 2
         drift = float(series[half:].mean() - series[:half].mean())
-        results["density"][tag] = {"mean": mean, "err": err, "samples": int(series.size),
+        results["density"][tag] = {"mean": mean, "err": err, "err_blocks": err_blocks,
+                                   "err_autocorrelation": err_acf, "tau_ps": tau_ps,
+                                   "error_reliable": reliable, "samples": int(series.size),
                                    "drift": drift, "close_pair_warnings": close,
                                    "min": float(series.min()), "max": float(series.max()),
                                    "wall_s": round(wall, 1),
                                    "steps_per_s": round((neq + nprod) / wall, 1)}
         print(f"[{name}] T = {tag} K: density {mean:.4f} +- {err:.4f} g/cm^3 "
-              f"({wall:.0f} s, {(neq + nprod) / wall:.0f} steps/s)", flush=True)
+              f"(correlation time {tau_ps:.2f} ps; {wall:.0f} s, {(neq + nprod) / wall:.0f} "
+              "steps/s)", flush=True)
+        if not reliable:
+            print(f"[{name}] T = {tag} K: warning: the production run is only "
+                  f"{series.size * SAMPLE_PS / tau_ps:.0f} correlation times long (< 50): the "
+                  "error bar is a lower bound; run longer (--full) for a density to quote",
+                  flush=True)
         if abs(drift) > max(3.0 * err, 0.005 * mean):
             print(f"[{name}] T = {tag} K: warning: the density drifts by {drift:+.4f} g/cm^3 "
                   "between the halves of the production run: not equilibrated (run longer, "
