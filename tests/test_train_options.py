@@ -222,6 +222,11 @@ def test_init_from_a_lower_level(tmp_path, split_files, trained):
     low = Loss(make_template(6, 3, 2.0, 5.0, 8), configs, n_threads=1)
     assert start["loss"] == pytest.approx(low.value(low.pack(read_mtp(pot))), rel=1e-10)
     assert res.loss < start["loss"]
+    # the new linear parameters are solved for before the first step, and that helps
+    solves = [r for r in map(json.loads, open(tmp_path / "out" / "pot.jsonl"))
+              if r["event"] == "linear_solve"]
+    assert solves[0]["iter"] == 0 and solves[0]["accepted"]
+    assert solves[0]["loss_after"] < start["loss"]
     assert read_mtp(tmp_path / "out" / "pot.mtp").potential_name == "MTP10"
 
 

@@ -358,7 +358,7 @@ def train_model(objective, config: TrainConfig, index: int, valid, log: Progress
     else:
         rng = np.random.default_rng(seed)
         driver.start(rng, init)
-        history, elapsed0, last_linear = [driver.state.f], 0.0, 0
+        history, elapsed0, last_linear = [driver.state.f], 0.0, -1
     t_start = time.perf_counter()
 
     def elapsed():
@@ -398,7 +398,9 @@ def train_model(objective, config: TrainConfig, index: int, valid, log: Progress
             if event:
                 log.record(event.pop("event", "driver"), model=index, time=elapsed(), **event)
             k = driver.state.iteration
-            if every and k > 0 and k % every == 0 and last_linear != k:
+            # also at iteration 0 of a fit from a given start (--init): after a level-up
+            # the new moment coefficients are 0 and their least-squares values are free
+            if every and (k > 0 or init is not None) and k % every == 0 and last_linear != k:
                 solved = driver.linear_solve()
                 if solved is not None:
                     f_before, f_lin, accepted = solved
