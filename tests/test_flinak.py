@@ -214,6 +214,8 @@ def test_run_npt_checks_inputs(tmp_path, capsys):
           tmp_path / "no.so"], "plugin"),
         (["--teacher", "--data", tmp_path / "none.data"], "none.data not found"),
         (["--teacher", "--nprod", "50"], "production steps"),
+        (["--teacher", "--replicas", "0"], "--replicas 0 / --jobs 1: expected at least 1"),
+        (["--teacher", "--jobs", "0"], "--replicas 1 / --jobs 0: expected at least 1"),
     ]
     for args, message in cases:
         assert run_npt.main([str(a) for a in args] + ["--check-only"]) == 2, args
@@ -340,6 +342,29 @@ def test_short_mtp_npt_density(tmp_path):
     assert "error bar is a lower bound" in r.stdout
     assert abs(d["mean"] / TEACHER_DENSITY_1000K - 1.0) < 0.10, d
     assert result["n_radial_params"] == 256 and result["elements"] == list(SPECIES)
+
+
+@pytest.mark.skipif(not (HAVE_LAMMPS and _plugin_loads()),
+                    reason="pair_style mtp/lowrank plugin not built/loadable")
+def test_npt_replicas_run_concurrently(tmp_path):
+    """--replicas 3 --jobs 2: three velocity seeds per temperature, two LAMMPS runs at a time;
+    the density is the mean of the replica means and its error at least their standard error."""
+    r = _script("run_npt.py", "--potential", POT, "--elements", "Li", "Na", "K", "F",
+                "--name", "rep", "--temperatures", "1000", "--neq", "50", "--nprod", "100",
+                "--blocks", "2", "--replicas", "3", "--jobs", "2", "--seed", "11",
+                "--workdir", tmp_path, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    d = json.loads((tmp_path / "rep" / "density.json").read_text())["density"]["1000"]
+    reps = d["replicas"]
+    assert [x["seed"] for x in reps] == [11, 12, 13]
+    means = np.array([x["mean"] for x in reps])
+    assert len(set(means)) == 3  # different velocities, different trajectories
+    assert d["mean"] == pytest.approx(means.mean(), rel=1e-12)
+    assert d["err_replicas"] == pytest.approx(means.std(ddof=1) / np.sqrt(3), rel=1e-9)
+    assert d["err"] == max(d["err_replicas"], d["err_within"]) and d["samples"] == 33
+    for k in range(3):
+        assert (tmp_path / "rep" / "T1000" / f"rep{k}" / "density.T1000.dat").is_file()
+    assert "3 replicas" in r.stdout
 
 
 # radial parameters each model config must realise (md_examples/flinak/README.md)

@@ -197,7 +197,7 @@ def find_plugin(given: Path | None) -> Path | None:
     return path
 
 
-def main(argv=None) -> int:
+def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     who = p.add_mutually_exclusive_group(required=True)
@@ -215,37 +215,110 @@ def main(argv=None) -> int:
     p.add_argument("--neq", type=int, help="equilibration steps (overrides the protocol)")
     p.add_argument("--nprod", type=int, help="production steps (overrides the protocol)")
     p.add_argument("--blocks", type=int, default=10, help="blocks for the error bar")
-    p.add_argument("--seed", type=int, default=4928, help="velocity seed")
+    p.add_argument("--seed", type=int, default=4928, help="velocity seed (replica k: seed + k)")
+    p.add_argument("--replicas", type=int, default=1, help="independent runs per temperature "
+                   "(velocity seeds seed, seed + 1, ...); the error is then their spread")
+    p.add_argument("--jobs", type=int, default=1, help="LAMMPS runs at the same time (each with "
+                   "the --lmp command; e.g. --jobs 2 with one MPI rank each on 2 cores)")
     p.add_argument("--workdir", type=Path, default=Path("npt_runs"),
-                   help="runs go to WORKDIR/NAME/T<T> (default %(default)s)")
+                   help="runs go to WORKDIR/NAME/T<T>[/rep<k>] (default %(default)s)")
     p.add_argument("--data", type=Path, default=HERE / "data.flinak_1512")
     p.add_argument("--plugin", type=Path, help="mtp/lowrank plugin .so to 'plugin load' (default: "
                    "auto-loaded from the installed pyfit)")
     p.add_argument("--lmp", help="LAMMPS command (default: lmp; e.g. 'mpiexec -np 2 lmp')")
     p.add_argument("--check-only", action="store_true", help="check the inputs and stop")
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
 
+
+def check_inputs(args) -> tuple[dict, Path | None, int, int, list[str]]:
+    """(potential info, plugin, neq, nprod, lmp command) or InputError."""
+    if args.teacher and (args.elements or args.coulomb):
+        raise InputError("--elements and --coulomb apply to --potential, not --teacher")
+    info = {"elements": list(SALT), "n_radial_params": None, "level": None}
+    if args.potential is not None:
+        info = potential_info(args.potential.resolve(), args.elements)
+        check_elements(info["elements"])
+    if not args.data.is_file():
+        raise InputError(f"data file {args.data} not found (make it with lmp -in in.make_data)")
+    plugin = find_plugin(args.plugin) if args.potential is not None else None
+    if any(not (0 < t < 5000) for t in args.temperatures):
+        raise InputError(f"--temperatures {args.temperatures}: expected 0 < T < 5000 K")
+    if args.blocks < 2:
+        raise InputError("--blocks: expected at least 2")
+    if args.replicas < 1 or args.jobs < 1:
+        raise InputError(f"--replicas {args.replicas} / --jobs {args.jobs}: expected at least 1")
+    neq, nprod = PROTOCOLS["full" if args.full else "short"]
+    neq = args.neq if args.neq is not None else neq
+    nprod = args.nprod if args.nprod is not None else nprod
+    if neq < 0 or nprod < 10 * args.blocks:
+        raise InputError(f"--neq {neq} / --nprod {nprod}: expected neq >= 0 and at least "
+                         f"10 x blocks = {10 * args.blocks} production steps")
+    return info, plugin, neq, nprod, find_lmp(args.lmp)
+
+
+def run_all(runs: list[dict], jobs: int, name: str) -> None:
+    """Runs the LAMMPS commands ``run["cmd"]`` in ``run["dir"]``, at most ``jobs`` at a time;
+    stores ``rc``, ``wall`` and ``screen`` (its output) in each ``run``."""
+    pending, running = list(runs), []
+    while pending or running:
+        while pending and len(running) < jobs:
+            run = pending.pop(0)
+            run["dir"].mkdir(parents=True, exist_ok=True)
+            if run["dens"].exists():
+                run["dens"].unlink()
+            print(f"[{name}] T = {run['T']} K{run['label']}: {run['steps']} steps in "
+                  f"{run['dir']}", flush=True)
+            out = open(run["dir"] / "screen.txt", "w")
+            run["t0"] = time.time()
+            run["proc"] = subprocess.Popen(run["cmd"], cwd=run["dir"], stdout=out,
+                                           stderr=subprocess.STDOUT)
+            running.append((run, out))
+        time.sleep(0.2)
+        for item in list(running):
+            run, out = item
+            rc = run["proc"].poll()
+            if rc is not None:
+                out.close()
+                run["rc"], run["wall"] = rc, time.time() - run["t0"]
+                run["screen"] = (run["dir"] / "screen.txt").read_text(errors="replace")
+                running.remove(item)
+
+
+def series_stats(series: np.ndarray, blocks: int) -> dict:
+    mean, err_blocks = block_average(series, blocks)
+    err_acf, tau, reliable = correlated_error(series)
+    half = series.size // 2
+    return {"mean": mean, "err": max(err_acf, err_blocks), "err_blocks": err_blocks,
+            "err_autocorrelation": err_acf, "tau_ps": tau * SAMPLE_PS,
+            "error_reliable": reliable, "samples": int(series.size),
+            "drift": float(series[half:].mean() - series[:half].mean()),
+            "min": float(series.min()), "max": float(series.max())}
+
+
+def combine_replicas(reps: list[dict]) -> dict:
+    """One temperature's result from independent replicas: the mean of their means; the error
+    the larger of the standard error of the replica means (their spread) and the combined
+    within-run error."""
+    means = np.array([r["mean"] for r in reps])
+    n = len(reps)
+    within = math.sqrt(sum(r["err"] ** 2 for r in reps)) / n
+    spread = float(means.std(ddof=1) / math.sqrt(n))
+    return {"mean": float(means.mean()), "err": max(spread, within), "err_replicas": spread,
+            "err_within": within, "tau_ps": max(r["tau_ps"] for r in reps),
+            "error_reliable": n >= 3 or all(r["error_reliable"] for r in reps),
+            "samples": sum(r["samples"] for r in reps),
+            "drift": float(np.mean([r["drift"] for r in reps])),
+            "close_pair_warnings": sum(r["close_pair_warnings"] for r in reps),
+            "min": min(r["min"] for r in reps), "max": max(r["max"] for r in reps),
+            "wall_s": round(sum(r["wall_s"] for r in reps), 1),
+            "steps_per_s": round(float(np.mean([r["steps_per_s"] for r in reps])), 1),
+            "replicas": reps}
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     try:
-        if args.teacher and (args.elements or args.coulomb):
-            raise InputError("--elements and --coulomb apply to --potential, not --teacher")
-        info = {"elements": list(SALT), "n_radial_params": None, "level": None}
-        if args.potential is not None:
-            info = potential_info(args.potential.resolve(), args.elements)
-            check_elements(info["elements"])
-        if not args.data.is_file():
-            raise InputError(f"data file {args.data} not found (make it with lmp -in in.make_data)")
-        plugin = find_plugin(args.plugin) if args.potential is not None else None
-        if any(not (0 < t < 5000) for t in args.temperatures):
-            raise InputError(f"--temperatures {args.temperatures}: expected 0 < T < 5000 K")
-        if args.blocks < 2:
-            raise InputError("--blocks: expected at least 2")
-        neq, nprod = PROTOCOLS["full" if args.full else "short"]
-        neq = args.neq if args.neq is not None else neq
-        nprod = args.nprod if args.nprod is not None else nprod
-        if neq < 0 or nprod < 10 * args.blocks:
-            raise InputError(f"--neq {neq} / --nprod {nprod}: expected neq >= 0 and at least "
-                             f"10 x blocks = {10 * args.blocks} production steps")
-        lmp = find_lmp(args.lmp)
+        info, plugin, neq, nprod, lmp = check_inputs(args)
     except InputError as exc:
         print(f"run_npt.py: error: {exc}", file=sys.stderr)
         return 2
@@ -261,77 +334,85 @@ def main(argv=None) -> int:
                "elements": info["elements"], "n_radial_params": info["n_radial_params"],
                "level": info["level"], "protocol": "full" if args.full else "short",
                "neq": neq, "nprod": nprod, "timestep_fs": 1.0, "blocks": args.blocks,
+               "replicas": args.replicas, "seed": args.seed,
                "atoms": 1512, "machine": os.uname().nodename, "cpus": os.cpu_count(),
                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "density": {}}
+    runs = []
     for T in args.temperatures:
         tag = f"{T:g}"
-        run = root / f"T{tag}"
-        run.mkdir(parents=True, exist_ok=True)
-        dens = run / f"density.T{tag}.dat"
-        if dens.exists():
-            dens.unlink()
-        var = {"T": tag, "neq": neq, "nprod": nprod, "seed": args.seed,
-               "data": args.data.resolve(), "ff": HERE / "ff_flinak.lmp", "dens": dens.name,
-               "teacher": int(args.teacher), "coulomb": int(args.coulomb)}
-        if args.potential is not None:
-            var["pot"] = args.potential.resolve()
-            var["species"] = " ".join(info["elements"])
-        if plugin is not None:
-            var["load_plugin"] = f"plugin load {plugin}"
-        cmd = lmp + ["-in", str(HERE / "in.flinak_npt"), "-log", "log.lammps", "-nocite"]
-        for k, v in var.items():
-            cmd += ["-var", k, str(v)]
-        print(f"[{name}] T = {tag} K: {neq} + {nprod} steps in {run}", flush=True)
-        t0 = time.time()
-        with open(run / "screen.txt", "w") as out:
-            rc = subprocess.call(cmd, cwd=run, stdout=out, stderr=subprocess.STDOUT)
-        wall = time.time() - t0
-        screen = (run / "screen.txt").read_text(errors="replace")
-        close = screen.count("closer than min_dist")
-        if close:
-            print(f"[{name}] T = {tag} K: warning: the plugin reported neighbours closer than "
-                  f"the potential's min_dist {close} time(s): the MTP is extrapolating (atoms "
-                  "closer than in the training data)", flush=True)
-        if rc != 0 or not dens.exists():
-            tail = screen.splitlines()[-15:]
-            errors = [line for line in tail if "ERROR" in line] or tail[-5:]
-            print(f"run_npt.py: error: LAMMPS failed at T = {tag} K (exit {rc}):\n  "
-                  + "\n  ".join(errors), file=sys.stderr)
-            results["density"][tag] = {"failed": errors[0].strip() if errors else f"exit {rc}",
-                                       "close_pair_warnings": close}
-            (root / "density.json").write_text(json.dumps(results, indent=1) + "\n")
-            return 1
-        series = read_density(dens)
-        if series.size < args.blocks or not np.all(np.isfinite(series)):
-            print(f"run_npt.py: error: T = {tag} K: density series has {series.size} samples "
-                  f"(finite: {bool(np.all(np.isfinite(series)))})", file=sys.stderr)
-            return 1
-        mean, err_blocks = block_average(series, args.blocks)
-        err_acf, tau, reliable = correlated_error(series)
-        err = max(err_acf, err_blocks)
-        tau_ps = tau * SAMPLE_PS
-        half = series.size // 2
-        drift = float(series[half:].mean() - series[:half].mean())
-        results["density"][tag] = {"mean": mean, "err": err, "err_blocks": err_blocks,
-                                   "err_autocorrelation": err_acf, "tau_ps": tau_ps,
-                                   "error_reliable": reliable, "samples": int(series.size),
-                                   "drift": drift, "close_pair_warnings": close,
-                                   "min": float(series.min()), "max": float(series.max()),
-                                   "wall_s": round(wall, 1),
-                                   "steps_per_s": round((neq + nprod) / wall, 1)}
-        print(f"[{name}] T = {tag} K: density {mean:.4f} +- {err:.4f} g/cm^3 "
-              f"(correlation time {tau_ps:.2f} ps; {wall:.0f} s, {(neq + nprod) / wall:.0f} "
-              "steps/s)", flush=True)
-        if not reliable:
-            print(f"[{name}] T = {tag} K: warning: the production run is only "
-                  f"{series.size * SAMPLE_PS / tau_ps:.0f} correlation times long (< 50): the "
-                  "error bar is a lower bound; run longer (--full) for a density to quote",
-                  flush=True)
-        if abs(drift) > max(3.0 * err, 0.005 * mean):
-            print(f"[{name}] T = {tag} K: warning: the density drifts by {drift:+.4f} g/cm^3 "
-                  "between the halves of the production run: not equilibrated (run longer, "
-                  "--full) or the potential is unstable at this state", flush=True)
+        for k in range(args.replicas):
+            run_dir = root / f"T{tag}" / (f"rep{k}" if args.replicas > 1 else "")
+            dens = run_dir / f"density.T{tag}.dat"
+            var = {"T": tag, "neq": neq, "nprod": nprod, "seed": args.seed + k,
+                   "data": args.data.resolve(), "ff": HERE / "ff_flinak.lmp", "dens": dens.name,
+                   "teacher": int(args.teacher), "coulomb": int(args.coulomb)}
+            if args.potential is not None:
+                var["pot"] = args.potential.resolve()
+                var["species"] = " ".join(info["elements"])
+            if plugin is not None:
+                var["load_plugin"] = f"plugin load {plugin}"
+            cmd = lmp + ["-in", str(HERE / "in.flinak_npt"), "-log", "log.lammps", "-nocite"]
+            for key, v in var.items():
+                cmd += ["-var", key, str(v)]
+            runs.append({"T": tag, "k": k, "seed": args.seed + k, "dir": run_dir, "dens": dens,
+                         "cmd": cmd, "steps": f"{neq} + {nprod}",
+                         "label": f", replica {k} (seed {args.seed + k})"
+                         if args.replicas > 1 else ""})
+    run_all(runs, args.jobs, name)
+
+    status = 0
+    for T in args.temperatures:
+        tag = f"{T:g}"
+        reps = []
+        for run in (r for r in runs if r["T"] == tag):
+            where = f"T = {tag} K{run['label']}"
+            close = run["screen"].count("closer than min_dist")
+            if close:
+                print(f"[{name}] {where}: warning: the plugin reported neighbours closer than "
+                      f"the potential's min_dist {close} time(s): the MTP is extrapolating "
+                      "(atoms closer than in the training data)", flush=True)
+            if run["rc"] != 0 or not run["dens"].exists():
+                tail = run["screen"].splitlines()[-15:]
+                errors = [line for line in tail if "ERROR" in line] or tail[-5:]
+                print(f"run_npt.py: error: LAMMPS failed at {where} (exit {run['rc']}):\n  "
+                      + "\n  ".join(errors), file=sys.stderr)
+                results["density"][tag] = {"failed": errors[0].strip() if errors
+                                           else f"exit {run['rc']}", "close_pair_warnings": close}
+                status = 1
+                break
+            series = read_density(run["dens"])
+            if series.size < args.blocks or not np.all(np.isfinite(series)):
+                print(f"run_npt.py: error: {where}: density series has {series.size} samples "
+                      f"(finite: {bool(np.all(np.isfinite(series)))})", file=sys.stderr)
+                results["density"][tag] = {"failed": f"density series of {series.size} samples"}
+                status = 1
+                break
+            rep = series_stats(series, args.blocks)
+            rep.update(seed=run["seed"], close_pair_warnings=close, wall_s=round(run["wall"], 1),
+                       steps_per_s=round((neq + nprod) / run["wall"], 1))
+            reps.append(rep)
+            if args.replicas > 1:
+                print(f"[{name}] {where}: density {rep['mean']:.4f} +- {rep['err']:.4f}",
+                      flush=True)
+        else:
+            d = reps[0] if len(reps) == 1 else combine_replicas(reps)
+            results["density"][tag] = d
+            what = (f"correlation time {d['tau_ps']:.2f} ps" if len(reps) == 1 else
+                    f"{len(reps)} replicas, spread error {d['err_replicas']:.4f}")
+            print(f"[{name}] T = {tag} K: density {d['mean']:.4f} +- {d['err']:.4f} g/cm^3 "
+                  f"({what}; {d['wall_s']:.0f} s, {d['steps_per_s']:.0f} steps/s)", flush=True)
+            if not d["error_reliable"]:
+                print(f"[{name}] T = {tag} K: warning: the production run is only "
+                      f"{d['samples'] * SAMPLE_PS / d['tau_ps']:.0f} correlation times long "
+                      "(< 50): the error bar is a lower bound; run longer (--full) or more "
+                      "--replicas for a density to quote", flush=True)
+            if abs(d["drift"]) > max(3.0 * d["err"], 0.005 * d["mean"]):
+                print(f"[{name}] T = {tag} K: warning: the density drifts by {d['drift']:+.4f} "
+                      "g/cm^3 between the halves of the production run: not equilibrated (run "
+                      "longer, --full) or the potential is unstable at this state", flush=True)
         (root / "density.json").write_text(json.dumps(results, indent=1) + "\n")
+        if status:
+            return status
     print(f"wrote {root / 'density.json'}")
     return 0
 
