@@ -215,6 +215,7 @@ def test_run_npt_checks_inputs(tmp_path, capsys):
         (["--teacher", "--data", tmp_path / "none.data"], "none.data not found"),
         (["--teacher", "--nprod", "50"], "production steps"),
         (["--teacher", "--replicas", "0"], "--replicas 0 / --jobs 1: expected at least 1"),
+        (["--teacher", "--nvt-density", "1644"], "expected a density in g/cm^3"),
         (["--teacher", "--jobs", "0"], "--replicas 1 / --jobs 0: expected at least 1"),
     ]
     for args, message in cases:
@@ -365,6 +366,26 @@ def test_npt_replicas_run_concurrently(tmp_path):
     for k in range(3):
         assert (tmp_path / "rep" / "T1000" / f"rep{k}" / "density.T1000.dat").is_file()
     assert "3 replicas" in r.stdout
+
+
+@pytest.mark.skipif(not (HAVE_LAMMPS and _plugin_loads()),
+                    reason="pair_style mtp/lowrank plugin not built/loadable")
+def test_nvt_pressure_at_a_fixed_density(tmp_path):
+    """--nvt-density: NVT at the given density (the box scaled to it), the mean pressure in GPa
+    to pressure.json (no density.json, so collect.py does not mistake it for a density); it
+    agrees with LAMMPS's own thermo pressure."""
+    r = _script("run_npt.py", "--potential", POT, "--elements", "Li", "Na", "K", "F",
+                "--name", "p", "--temperatures", "1000", "--neq", "20", "--nprod", "100",
+                "--blocks", "2", "--nvt-density", "1.644", "--workdir", tmp_path, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    result = json.loads((tmp_path / "p" / "pressure.json").read_text())
+    assert result["ensemble"] == "NVT" and result["nvt_density"] == 1.644
+    assert not (tmp_path / "p" / "density.json").exists()
+    series = np.loadtxt(tmp_path / "p" / "T1000" / "density.T1000.dat")
+    np.testing.assert_allclose(series[:, 1], 1.644, rtol=1e-9)  # the volume is fixed
+    d = result["pressure"]["1000"]
+    assert d["mean"] == pytest.approx(series[:, 2].mean() * 1e-4, rel=1e-9)
+    assert d["samples"] == 11 and "pressure at 1.644 g/cm^3" in r.stdout
 
 
 # radial parameters each model config must realise (md_examples/flinak/README.md)
