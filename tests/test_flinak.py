@@ -340,7 +340,8 @@ def test_short_mtp_npt_density(tmp_path):
     assert d["samples"] == 21 and np.isfinite(d["mean"]) and np.isfinite(d["err"])
     assert d["err"] == max(d["err_blocks"], d["err_autocorrelation"]) and d["tau_ps"] >= 0.01
     assert d["error_reliable"] is False  # 200 steps: far shorter than 50 correlation times
-    assert "error bar is a lower bound" in r.stdout
+    assert f"only {d['correlation_times']:.0f} correlation times long" in r.stdout
+    assert d["correlation_times"] == pytest.approx(21 / (d["tau_ps"] / 0.01))
     assert abs(d["mean"] / TEACHER_DENSITY_1000K - 1.0) < 0.10, d
     assert result["n_radial_params"] == 256 and result["elements"] == list(SPECIES)
 
@@ -366,6 +367,9 @@ def test_npt_replicas_run_concurrently(tmp_path):
     for k in range(3):
         assert (tmp_path / "rep" / "T1000" / f"rep{k}" / "density.T1000.dat").is_file()
     assert "3 replicas" in r.stdout
+    # three independent runs: their spread is an honest error bar, however short each run is
+    assert d["error_reliable"] and "lower bound" not in r.stdout
+    assert d["correlation_times"] == min(x["correlation_times"] for x in reps)
 
 
 @pytest.mark.skipif(not (HAVE_LAMMPS and _plugin_loads()),

@@ -301,7 +301,8 @@ def series_stats(series: np.ndarray, blocks: int) -> dict:
     half = series.size // 2
     return {"mean": float(series.mean()), "err": max(err_acf, err_blocks), "err_blocks": err_blocks,
             "err_autocorrelation": err_acf, "tau_ps": tau * SAMPLE_PS,
-            "error_reliable": reliable, "samples": int(series.size),
+            "error_reliable": reliable, "correlation_times": series.size / tau,
+            "samples": int(series.size),
             "drift": float(series[half:].mean() - series[:half].mean()),
             "min": float(series.min()), "max": float(series.max())}
 
@@ -317,6 +318,7 @@ def combine_replicas(reps: list[dict]) -> dict:
     return {"mean": float(means.mean()), "err": max(spread, within), "err_replicas": spread,
             "err_within": within, "tau_ps": max(r["tau_ps"] for r in reps),
             "error_reliable": n >= 3 or all(r["error_reliable"] for r in reps),
+            "correlation_times": min(r["correlation_times"] for r in reps),
             "samples": sum(r["samples"] for r in reps),
             "drift": float(np.mean([r["drift"] for r in reps])),
             "close_pair_warnings": sum(r["close_pair_warnings"] for r in reps),
@@ -421,9 +423,9 @@ def main(argv=None) -> int:
                   f"({what}; {d['wall_s']:.0f} s, {d['steps_per_s']:.0f} steps/s)", flush=True)
             if not d["error_reliable"]:
                 print(f"[{name}] T = {tag} K: warning: the production run is only "
-                      f"{d['samples'] * SAMPLE_PS / d['tau_ps']:.0f} correlation times long "
-                      "(< 50): the error bar is a lower bound; run longer (--full) or more "
-                      "--replicas for a density to quote", flush=True)
+                      f"{d['correlation_times']:.0f} correlation times long (< 50): the error "
+                      "bar is a lower bound; run longer (--full) or 3 or more --replicas for a "
+                      f"{key} to quote", flush=True)
             if abs(d["drift"]) > max(3.0 * d["err"], 0.0 if nvt else 0.005 * d["mean"]):
                 print(f"[{name}] T = {tag} K: warning: the {key} drifts by {d['drift']:+.4f} "
                       f"{unit} between the halves of the production run: not equilibrated (run "
