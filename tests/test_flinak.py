@@ -344,6 +344,9 @@ def test_short_mtp_npt_density(tmp_path):
     assert d["correlation_times"] == pytest.approx(21 / (d["tau_ps"] / 0.01))
     assert abs(d["mean"] / TEACHER_DENSITY_1000K - 1.0) < 0.10, d
     assert result["n_radial_params"] == 256 and result["elements"] == list(SPECIES)
+    # the run used (and keeps) its own copy of the input, safe from edits during the run
+    copy = tmp_path / "l08" / "T1000" / "in.flinak_npt"
+    assert copy.read_text() == (EXAMPLE / "in.flinak_npt").read_text()
 
 
 @pytest.mark.skipif(not (HAVE_LAMMPS and _plugin_loads()),

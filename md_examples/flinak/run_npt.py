@@ -269,7 +269,10 @@ def check_inputs(args) -> tuple[dict, Path | None, int, int, list[str]]:
 
 def run_all(runs: list[dict], jobs: int, name: str) -> None:
     """Runs the LAMMPS commands ``run["cmd"]`` in ``run["dir"]``, at most ``jobs`` at a time;
-    stores ``rc``, ``wall`` and ``screen`` (its output) in each ``run``."""
+    stores ``rc``, ``wall`` and ``screen`` (its output) in each ``run``. in.flinak_npt is copied
+    into the run folder first and that copy is run: LAMMPS reads its input as it goes, so an
+    edit of the example (or a git pull) during a long run cannot change the run, and the folder
+    keeps the input it was made with."""
     pending, running = list(runs), []
     while pending or running:
         while pending and len(running) < jobs:
@@ -277,6 +280,7 @@ def run_all(runs: list[dict], jobs: int, name: str) -> None:
             run["dir"].mkdir(parents=True, exist_ok=True)
             if run["dens"].exists():
                 run["dens"].unlink()
+            shutil.copyfile(HERE / "in.flinak_npt", run["dir"] / "in.flinak_npt")
             print(f"[{name}] T = {run['T']} K{run['label']}: {run['steps']} steps in "
                   f"{run['dir']}", flush=True)
             out = open(run["dir"] / "screen.txt", "w")
@@ -369,7 +373,7 @@ def main(argv=None) -> int:
                 var["species"] = " ".join(info["elements"])
             if plugin is not None:
                 var["load_plugin"] = f"plugin load {plugin}"
-            cmd = lmp + ["-in", str(HERE / "in.flinak_npt"), "-log", "log.lammps", "-nocite"]
+            cmd = lmp + ["-in", "in.flinak_npt", "-log", "log.lammps", "-nocite"]
             for var_name, value in var.items():
                 cmd += ["-var", var_name, str(value)]
             runs.append({"T": tag, "k": k, "seed": args.seed + k, "dir": run_dir, "dens": dens,
