@@ -300,6 +300,8 @@ def run_all(runs: list[dict], jobs: int, name: str) -> None:
 
 
 def series_stats(series: np.ndarray, blocks: int) -> dict:
+    """Mean, error (the larger of the block and the autocorrelation error), correlation time
+    and drift between the halves of one run's production series."""
     err_blocks = block_average(series, blocks)[1]
     err_acf, tau, reliable = correlated_error(series)
     half = series.size // 2
