@@ -29,10 +29,11 @@ state), so that a fit is reproducible and a resumed fit reaches the same result 
 
 A fit (per model of an ensemble, model k seeded with ``seed + k``)::
 
-    x = objective.initial(rng); state = initial_state(...)
+    x = objective.initial(rng) (or start_from(init)); state = initial_state(...)
     repeat until a stopping rule holds (max_iter, relative decrease over rel_window iterations,
     wall time, optimizer converged / line search failed, a signal):
-        if linear_solve_every divides the iteration: x' = linear_solve(x); accepted only if
+        if linear_solve_every divides the iteration (> 0, or 0 too when the fit starts from
+            model.init): x' = linear_solve(x); accepted only if
             the loss decreases; the BFGS memory is kept (reset_after_linear_solve = true
             clears it: on the 20-configuration Cu/Ag/Au test set, level 10, 300 iterations,
             clearing it doubled the final force RMSE of dense BFGS, 0.067 vs 0.033 eV/Å)
