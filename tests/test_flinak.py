@@ -17,7 +17,7 @@ from pyfit.errors import MissingFileError, PyfitError
 from pyfit.io.dataset import read_configurations
 from pyfit.io.lammps_dump import read_lammps_dump, read_lammps_log, thermo_labels
 
-from flinak_helpers import HAVE_LAMMPS, labeller, load_script, needs_lammps
+from flinak_helpers import HAVE_LAMMPS, labeller, load_script, needs_lammps, needs_plugin
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
@@ -316,18 +316,7 @@ def test_collect_table_and_plot(tmp_path, capsys):
     assert "no density.json" in capsys.readouterr().err
 
 
-def _plugin_loads() -> bool:
-    try:
-        from pyfit.lammps import make_lammps
-
-        make_lammps().close()
-        return True
-    except Exception:
-        return False
-
-
-@pytest.mark.skipif(not (HAVE_LAMMPS and _plugin_loads()),
-                    reason="pair_style mtp/lowrank plugin not built/loadable")
+@needs_plugin
 def test_short_mtp_npt_density(tmp_path):
     """The example's NPT driver with an MTP: a few hundred steps of 1512 atoms at 1000 K; the
     density is finite and within 10% of the teacher's."""
@@ -349,8 +338,7 @@ def test_short_mtp_npt_density(tmp_path):
     assert copy.read_text() == (EXAMPLE / "in.flinak_npt").read_text()
 
 
-@pytest.mark.skipif(not (HAVE_LAMMPS and _plugin_loads()),
-                    reason="pair_style mtp/lowrank plugin not built/loadable")
+@needs_plugin
 def test_npt_replicas_run_concurrently(tmp_path):
     """--replicas 3 --jobs 2: three velocity seeds per temperature, two LAMMPS runs at a time;
     the density is the mean of the replica means and its error at least their standard error."""
@@ -375,8 +363,7 @@ def test_npt_replicas_run_concurrently(tmp_path):
     assert d["correlation_times"] == min(x["correlation_times"] for x in reps)
 
 
-@pytest.mark.skipif(not (HAVE_LAMMPS and _plugin_loads()),
-                    reason="pair_style mtp/lowrank plugin not built/loadable")
+@needs_plugin
 def test_nvt_pressure_at_a_fixed_density(tmp_path):
     """--nvt-density: NVT at the given density (the box scaled to it), the mean pressure in GPa
     to pressure.json (no density.json, so collect.py does not mistake it for a density); it
