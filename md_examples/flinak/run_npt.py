@@ -334,6 +334,33 @@ def combine_replicas(reps: list[dict]) -> dict:
             "replicas": reps}
 
 
+def run_result(run: dict, name: str, key: str, nvt: bool, blocks: int, steps: int) -> dict:
+    """One finished run's statistics (``series_stats`` of its density, or with ``nvt`` its
+    pressure in GPa), or ``{"failed": ...}``; prints its warnings and errors."""
+    where = f"T = {run['T']} K{run['label']}"
+    close = run["screen"].count("closer than min_dist")
+    if close:
+        print(f"[{name}] {where}: warning: the plugin reported neighbours closer than "
+              f"the potential's min_dist {close} time(s): the MTP is extrapolating "
+              "(atoms closer than in the training data)", flush=True)
+    if run["rc"] != 0 or not run["dens"].exists():
+        tail = run["screen"].splitlines()[-15:]
+        errors = [line for line in tail if "ERROR" in line] or tail[-5:]
+        print(f"run_npt.py: error: LAMMPS failed at {where} (exit {run['rc']}):\n  "
+              + "\n  ".join(errors), file=sys.stderr)
+        return {"failed": errors[0].strip() if errors else f"exit {run['rc']}",
+                "close_pair_warnings": close}
+    series = read_density(run["dens"], 2 if nvt else 1) * (1e-4 if nvt else 1.0)
+    if series.size < blocks or not np.all(np.isfinite(series)):
+        print(f"run_npt.py: error: {where}: {key} series has {series.size} samples "
+              f"(finite: {bool(np.all(np.isfinite(series)))})", file=sys.stderr)
+        return {"failed": f"{key} series of {series.size} samples"}
+    rep = series_stats(series, blocks)
+    rep.update(seed=run["seed"], close_pair_warnings=close, wall_s=round(run["wall"], 1),
+               steps_per_s=round(steps / run["wall"], 1))
+    return rep
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
@@ -378,7 +405,7 @@ def main(argv=None) -> int:
             cmd = lmp + ["-in", "in.flinak_npt", "-log", "log.lammps", "-nocite"]
             for var_name, value in var.items():
                 cmd += ["-var", var_name, str(value)]
-            runs.append({"T": tag, "k": k, "seed": args.seed + k, "dir": run_dir, "dens": dens,
+            runs.append({"T": tag, "seed": args.seed + k, "dir": run_dir, "dens": dens,
                          "cmd": cmd, "steps": f"{neq} + {nprod}",
                          "label": f", replica {k} (seed {args.seed + k})"
                          if args.replicas > 1 else ""})
@@ -389,35 +416,15 @@ def main(argv=None) -> int:
         tag = f"{T:g}"
         reps = []
         for run in (r for r in runs if r["T"] == tag):
-            where = f"T = {tag} K{run['label']}"
-            close = run["screen"].count("closer than min_dist")
-            if close:
-                print(f"[{name}] {where}: warning: the plugin reported neighbours closer than "
-                      f"the potential's min_dist {close} time(s): the MTP is extrapolating "
-                      "(atoms closer than in the training data)", flush=True)
-            if run["rc"] != 0 or not run["dens"].exists():
-                tail = run["screen"].splitlines()[-15:]
-                errors = [line for line in tail if "ERROR" in line] or tail[-5:]
-                print(f"run_npt.py: error: LAMMPS failed at {where} (exit {run['rc']}):\n  "
-                      + "\n  ".join(errors), file=sys.stderr)
-                results[key][tag] = {"failed": errors[0].strip() if errors
-                                           else f"exit {run['rc']}", "close_pair_warnings": close}
+            rep = run_result(run, name, key, nvt, args.blocks, neq + nprod)
+            if "failed" in rep:
+                results[key][tag] = rep
                 status = 1
                 break
-            series = read_density(run["dens"], 2 if nvt else 1) * (1e-4 if nvt else 1.0)
-            if series.size < args.blocks or not np.all(np.isfinite(series)):
-                print(f"run_npt.py: error: {where}: {key} series has {series.size} samples "
-                      f"(finite: {bool(np.all(np.isfinite(series)))})", file=sys.stderr)
-                results[key][tag] = {"failed": f"{key} series of {series.size} samples"}
-                status = 1
-                break
-            rep = series_stats(series, args.blocks)
-            rep.update(seed=run["seed"], close_pair_warnings=close, wall_s=round(run["wall"], 1),
-                       steps_per_s=round((neq + nprod) / run["wall"], 1))
             reps.append(rep)
             if args.replicas > 1:
-                print(f"[{name}] {where}: {key} {rep['mean']:.4f} +- {rep['err']:.4f} {unit}",
-                      flush=True)
+                print(f"[{name}] T = {tag} K{run['label']}: {key} {rep['mean']:.4f} +- "
+                      f"{rep['err']:.4f} {unit}", flush=True)
         else:
             d = reps[0] if len(reps) == 1 else combine_replicas(reps)
             results[key][tag] = d
