@@ -176,6 +176,32 @@ def cmd_label(args) -> int:
     return 0
 
 
+def cmd_core_table(args) -> int:
+    from pyfit.core_repulsion import CoreRepulsion
+    from pyfit.io.dataset import read_configurations
+
+    species = _species(args.species)
+    configs = []
+    for path in args.input:
+        configs += read_configurations(path, species=species)
+    if not configs:
+        raise PyfitError(f"{', '.join(map(str, args.input))}: no configurations")
+    core = CoreRepulsion.from_data(configs, species, margin=args.margin,
+                                   amplitude=args.amplitude, width=args.width)
+    core.write_table(args.output)
+    include = args.output.with_name(args.output.name + ".lmp")
+    lines = [f"# pair_coeff lines of the cores in {args.output.name} (pyfit core-table, "
+             f"{len(configs)} configurations of {', '.join(p.name for p in args.input)}, "
+             f"r_in = closest approach - {args.margin} A); as a hybrid/overlay sub-style, "
+             "the table file named by the variable core_table"]
+    lines += core.lammps_commands("${core_table}")
+    include.write_text("\n".join(lines) + "\n")
+    for (a, b), r in sorted(core.r_in.items(), key=lambda kv: kv[1]):
+        print(f"{core.pair_name(a, b):8s} r_in {r:.4f} A")
+    print(f"-> {args.output}, {include}", file=sys.stderr)
+    return 0
+
+
 def cmd_lammps_check(args) -> int:
     from pyfit.lammps import check
 
@@ -241,6 +267,20 @@ def build_parser() -> argparse.ArgumentParser:
                     help="write the inputs' labels minus the force field's")
     la.add_argument("-o", "--output", type=Path, required=True)
     la.set_defaults(func=cmd_label)
+
+    ct = sub.add_parser("core-table", help="a repulsive pair core below the data's closest "
+                        "approach, as a LAMMPS pair_style table file (+ its pair_coeff lines)")
+    ct.add_argument("input", type=Path, nargs="+", help="the training data (any format)")
+    ct.add_argument("--species", required=True,
+                    help="element of each species index = LAMMPS types 1, 2, ... ('Li,Na,K,F')")
+    ct.add_argument("--margin", type=float, default=0.05,
+                    help="the core starts this far (A) below each pair's closest approach "
+                    "(default 0.05)")
+    ct.add_argument("--amplitude", type=float, default=1.0, help="A, eV (default 1)")
+    ct.add_argument("--width", type=float, default=0.1, help="w, A (default 0.1)")
+    ct.add_argument("-o", "--output", type=Path, required=True,
+                    help="table file; its pair_coeff lines go to OUTPUT.lmp")
+    ct.set_defaults(func=cmd_core_table)
 
     lc = sub.add_parser("lammps-check", help="tell whether LAMMPS sees pair_style mtp/lowrank")
     lc.set_defaults(func=cmd_lammps_check)

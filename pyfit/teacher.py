@@ -90,7 +90,9 @@ class LammpsLabeller:
         Number of atom types of the box (default ``max(lammps_types)``).
     variables:
         ``{name: value}`` set with ``variable name index value`` before the include (the
-        force-field file's ``variable ... index`` defaults then yield to them).
+        force-field file's ``variable ... index`` defaults then yield to them). ``ff_dir`` is
+        the force-field file's folder unless given, so the file can name its data files
+        (e.g. a ``pair_style table`` file) as ``${ff_dir}/core.table``.
     atom_style, units:
         LAMMPS ``atom_style`` (``charge`` for ionic force fields) and ``units`` (``metal``).
     """
@@ -120,7 +122,7 @@ class LammpsLabeller:
                 raise PyfitError(f"species {list(self.species)}: unknown element {exc}; pass "
                                  "masses=[...]") from None
         self.masses = tuple(float(m) for m in masses)
-        self.variables = dict(variables or {})
+        self.variables = {"ff_dir": os.fspath(self.forcefield.parent), **dict(variables or {})}
         self.atom_style = atom_style
         self.units = units
         self._lmp = open_lammps(cmdargs) if cmdargs is not None else open_lammps()

@@ -153,44 +153,104 @@ def _overlay_ff(tmp_path, commands, name):
 
 
 def _npt_overlay_commands() -> list[str]:
-    """The quoted commands of in.flinak_npt's ``coulomb == 1`` branch."""
+    """The commands of in.flinak_npt's ``coulomb == 1`` branch, outer quotes removed."""
     text = (EXAMPLE / "in.flinak_npt").read_text()
-    block = text.split('elif "${coulomb} == 1"', 1)[1].split("else", 1)[0]
-    return [c for c in re.findall(r'"([^"]*)"', block) if not c.startswith("set type")]
+    block = text.split('elif "${coulomb} == 1"', 1)[1].split("\nelse", 1)[0]
+    out = []
+    for line in block.splitlines():
+        line = line.strip().rstrip("&").strip()
+        for q in ('"""', '"'):
+            if line.startswith(q) and line.endswith(q):
+                out.append(line[len(q):-len(q)].strip())
+                break
+    return out
+
+
+BASELINES = ["ff_coulomb.lmp", "ff_coulomb_core.lmp"]
 
 
 @needs_lammps
+@pytest.mark.parametrize("baseline", BASELINES)
 @pytest.mark.parametrize("where", ["in.flinak_npt", "active_learning.py"])
-def test_lammps_overlay_is_mtp_plus_coulomb(where, sample, coulomb, tmp_path):
-    """What LAMMPS runs with the Coulomb baseline (in.flinak_npt -var coulomb 1, and the
-    active-learning sampling) is the MTP as fitted plus ff_coulomb.lmp: energy, forces and
-    virial agree to numerical precision."""
+def test_lammps_overlay_is_mtp_plus_coulomb(where, baseline, sample, tmp_path):
+    """What LAMMPS runs with a baseline (in.flinak_npt -var coulomb 1 [-var baseline F], and
+    the active-learning sampling) is the MTP as fitted plus the baseline file's own terms
+    (Coulomb; Coulomb + core): energy, forces and virial agree to numerical precision."""
     from pyfit.potential import MTP
     from pyfit.teacher import LammpsLabeller
 
     if where == "in.flinak_npt":
         commands = [c.replace("${species}", "Li Na K F").replace("${pot}", str(POT))
+                    .replace("${baseline}", str(EXAMPLE / baseline))
                     for c in _npt_overlay_commands()]
+        assert any(c.startswith("include") for c in commands)
     else:
-        commands = _module("active_learning").pair_commands(POT, coulomb=True)
-    assert any("hybrid/overlay" in c for c in commands)
+        commands = _module("active_learning").pair_commands(POT, True, EXAMPLE / baseline)
     ff = _overlay_ff(tmp_path, commands, "ff_overlay.lmp")
     pot = MTP.load(POT, species=SPECIES)
-    with LammpsLabeller(ff, species=SPECIES, atom_style="charge") as lmp:
-        for c in sample:
+    close = sample[0].copy()  # a Li-F pair inside the core of ff_coulomb_core.lmp
+    li, f = np.flatnonzero(close.types == 0)[0], np.flatnonzero(close.types == 3)[0]
+    close.positions[li] = close.positions[f] + [1.0, 0.0, 0.0]
+    with (LammpsLabeller(ff, species=SPECIES, atom_style="charge",
+                         variables={"ff_dir": EXAMPLE}) as lmp,
+          labeller(baseline) as base_ff):
+        for c in [*sample, close]:
             got = lmp.label_one(c)
             mtp = pot.evaluate(c)
-            base = coulomb.label_one(c)
+            base = base_ff.label_one(c)
             assert got.energy == pytest.approx(mtp.energy + base.energy, abs=1e-6)
             np.testing.assert_allclose(got.forces, mtp.forces + base.forces, atol=1e-6)
             np.testing.assert_allclose(got.plus_stress, mtp.plus_stress + base.plus_stress,
                                        atol=1e-5)
 
 
-def test_run_npt_coulomb_flag(capsys):
+@needs_lammps
+def test_core_baseline_is_coulomb_plus_core(sample):
+    """ff_coulomb_core.lmp = ff_coulomb.lmp + the cores of core.table.lmp (pyfit's
+    CoreRepulsion through LAMMPS's pair_style table): zero on the data (the cores start
+    below every pair's closest approach), the analytic core on a close Li-F pair."""
+    from pyfit.core_repulsion import CoreRepulsion
+
+    r_in = {}
+    for line in (EXAMPLE / "core.table.lmp").read_text().splitlines():
+        if line.startswith("pair_coeff"):
+            t = line.split()
+            r_in[(int(t[1]) - 1, int(t[2]) - 1)] = float(t[6])
+    assert len(r_in) == 10
+    core = CoreRepulsion(SPECIES, r_in)
+    close = sample[0].copy()  # the nearest Li-F pair pushed to 0.95 A along its bond
+    li = np.flatnonzero(close.types == 0)
+    f = np.flatnonzero(close.types == 3)
+    d = close.positions[f][None, :, :] - close.positions[li][:, None, :]
+    cell = np.diag(close.cell)
+    d -= cell * np.round(d / cell)
+    r = np.linalg.norm(d, axis=2)
+    a, b = np.unravel_index(np.argmin(r), r.shape)
+    close.positions[li[a]] = close.positions[f[b]] - d[a, b] / r[a, b] * 0.95
+    with labeller("ff_coulomb_core.lmp") as with_core, labeller("ff_coulomb.lmp") as without:
+        for c in sample:
+            assert core.energy_forces(c)[0] == 0.0
+            assert with_core.label_one(c).energy == pytest.approx(without.label_one(c).energy,
+                                                                  abs=1e-9)
+        got, base = with_core.label_one(close), without.label_one(close)
+    e, forces = core.energy_forces(close)
+    assert e >= core.energy(0.95, 0, 3) * (1 - 1e-9) and e > 1.0
+    assert got.energy - base.energy == pytest.approx(e, rel=1e-6)
+    np.testing.assert_allclose(got.forces - base.forces, forces, rtol=1e-6, atol=1e-6)
+
+
+def test_run_npt_coulomb_flag(capsys, tmp_path):
     run_npt = _module("run_npt")
-    assert run_npt.main(["--potential", str(POT), "--elements", "Li", "Na", "K", "F",
-                         "--coulomb", "--check-only", "--plugin", str(POT)]) == 0
+    args = ["--potential", str(POT), "--elements", "Li", "Na", "K", "F", "--coulomb",
+            "--check-only", "--plugin", str(POT)]
+    assert run_npt.main(args) == 0
+    assert run_npt.main(args + ["--baseline", str(EXAMPLE / "ff_coulomb_core.lmp")]) == 0
+    capsys.readouterr()
+    assert run_npt.main(args + ["--baseline", str(tmp_path / "none.lmp")]) == 2
+    assert "none.lmp: file not found" in capsys.readouterr().err
+    assert run_npt.main([a for a in args if a != "--coulomb"]
+                        + ["--baseline", str(EXAMPLE / "ff_coulomb_core.lmp")]) == 2
+    assert "--baseline applies with --coulomb" in capsys.readouterr().err
     assert run_npt.main(["--teacher", "--coulomb", "--check-only"]) == 2
     assert "--coulomb apply to --potential" in capsys.readouterr().err
 
@@ -243,7 +303,7 @@ def test_train_all_coulomb_commands(tmp_path):
     data = EXAMPLE / "data"
     sr_train, sr_valid = data / "coulomb" / "train.cfg", data / "coulomb" / "valid.cfg"
     out = lines("base", "mf_50")
-    labels = [line for line in out if line.startswith("=== Coulomb baseline")]
+    labels = [line for line in out if line.startswith("=== baseline ff_coulomb.lmp")]
     expected = {f: f"label {data / f} --ff {EXAMPLE / 'ff_coulomb.lmp'} --species Li,Na,K,F "
                 f"--atom-style charge --subtract -o {data / 'coulomb' / f}"
                 for f in ("train.cfg", "valid.cfg")}
@@ -261,6 +321,34 @@ def test_train_all_coulomb_commands(tmp_path):
     (fit,) = [line for line in out if "round 1" in line and " train " in line]
     assert f"--train {sr_train} -o {round_pot} --valid {sr_valid}" in fit
     (sample,) = [line for line in out if "active_learning.py" in line]
-    assert sample.endswith(f"-o {tmp_path / 'al1.cfg'} --coulomb")
+    assert sample.endswith(f"-o {tmp_path / 'al1.cfg'} --coulomb --baseline "
+                           f"{EXAMPLE / 'ff_coulomb.lmp'}")
     assert out[-2].endswith(f"--train {sr_train} {tmp_path / 'al1.cfg'} --valid {sr_valid} -o "
                             f"{EXAMPLE / 'models' / 'out' / 'coulomb' / 'base.mtp'}")
+
+
+def test_train_all_core_baseline_commands(tmp_path):
+    """train_all.py --coulomb --baseline ff_coulomb_core.lmp --extra-train F: every data file
+    (F too, <dir>/train.cfg -> <tag>/<dir>.cfg) labelled minus the core baseline into
+    coulomb_core/, F in every fit's training data, potentials in out/coulomb_core/."""
+    import subprocess
+    import sys
+
+    hot = tmp_path / "hot" / "train.cfg"
+    core = EXAMPLE / "ff_coulomb_core.lmp"
+    r = subprocess.run([sys.executable, str(EXAMPLE / "train_all.py"), "--dry-run", "--coulomb",
+                        "--baseline", str(core), "--extra-train", str(hot), "base"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    out = [line for line in r.stdout.splitlines() if line.startswith("=== ")]
+    sr_hot = tmp_path / "coulomb_core" / "hot.cfg"
+    assert any(line.endswith(f"label {hot} --ff {core} --species Li,Na,K,F --atom-style "
+                             f"charge --subtract -o {sr_hot}") for line in out)
+    data = EXAMPLE / "data" / "coulomb_core"
+    (fit,) = [line for line in out if line.startswith("=== base ")]
+    assert fit.endswith(f"--train {data / 'train.cfg'} {sr_hot} --valid {data / 'valid.cfg'} "
+                        f"-o {EXAMPLE / 'models' / 'out' / 'coulomb_core' / 'base.mtp'}")
+    r = subprocess.run([sys.executable, str(EXAMPLE / "train_all.py"), "--dry-run",
+                        "--baseline", str(core), "base"], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2 and "--baseline applies with --coulomb" in r.stderr

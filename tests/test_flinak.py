@@ -277,6 +277,28 @@ def test_make_training_data_checks_inputs(tmp_path):
     r = _script("make_training_data.py", "--skip-md", "--workdir", tmp_path,
                 "--valid-fraction", "1.5")
     assert r.returncode != 0 and "--valid-fraction" in r.stderr
+    r = _script("make_training_data.py", "--skip-md", "--workdir", tmp_path, "--temps", "2000 hot")
+    assert r.returncode != 0 and "--temps '2000 hot': expected positive integer" in r.stderr
+
+
+@needs_lammps
+def test_hot_close_contact_frames_quick(tmp_path):
+    """make_training_data.py --lammps-input in.teacher_hot (smoke test, a few steps): NVT frames
+    at 1.644 and 1.744 g/cm^3 at each --temps temperature, labelled by the teacher."""
+    import shutil
+
+    if shutil.which("lmp") is None:
+        pytest.skip("no lmp executable")
+    r = _script("make_training_data.py", "--quick", "--lammps-input", "in.teacher_hot",
+                "--temps", "1700", "--workdir", tmp_path / "md", "--out", tmp_path,
+                "--valid-fraction", "0", timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["temperatures_K"] == [1700]
+    assert summary["segments"] == ["rho1644", "rho1744"]
+    assert summary["density_g_cm3"]["min"] == pytest.approx(1.644, abs=2e-4)
+    assert summary["density_g_cm3"]["max"] == pytest.approx(1.744, abs=2e-4)
+    assert summary["max_label_vs_md_force_diff_eV_A"] < 1e-3
 
 
 def test_collect_table_and_plot(tmp_path, capsys):

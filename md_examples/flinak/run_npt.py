@@ -20,6 +20,10 @@ exceeds 3 errors and 0.5%). Results go to ``WORKDIR/<name>/density.json`` (read 
 ``--coulomb``: the potential was fitted to the teacher minus ``ff_coulomb.lmp`` (formal-charge
 Coulomb, ``pyfit label --subtract``), and the Coulomb term is added back in LAMMPS
 (``pair_style hybrid/overlay mtp/lowrank ... coul/long`` + pppm, ``in.flinak_npt -var coulomb 1``).
+``--baseline FILE`` (with ``--coulomb``): another baseline the potential was fitted against,
+e.g. ``ff_coulomb_core.lmp`` (Coulomb + a repulsive core that keeps rare close pairs from
+running away; zero on the training data, so it also suits models fitted against
+``ff_coulomb.lmp``).
 
 ``--nvt-density RHO``: NVT at that density instead (the box scaled to it) and the mean pressure
 (GPa, same error analysis) -> ``pressure.json``. The melt's bulk modulus is only ~3 GPa, so
@@ -213,6 +217,9 @@ def parse_args(argv):
                    "potential, in order (e.g. Li Na K F)")
     p.add_argument("--coulomb", action="store_true", help="the potential is short-range only "
                    "(fitted to teacher - ff_coulomb.lmp): add the formal-charge Coulomb back")
+    p.add_argument("--baseline", type=Path, help="with --coulomb: the baseline the potential "
+                   "was fitted against (default ff_coulomb.lmp; ff_coulomb_core.lmp: Coulomb + "
+                   "repulsive core)")
     p.add_argument("--name", help="model name in the results (default: potential file stem, or "
                    "'teacher')")
     p.add_argument("--temperatures", type=float, nargs="+", default=[800.0, 1000.0, 1200.0])
@@ -242,6 +249,13 @@ def check_inputs(args) -> tuple[dict, Path | None, int, int, list[str]]:
     """(potential info, plugin, neq, nprod, lmp command) or InputError."""
     if args.teacher and (args.elements or args.coulomb):
         raise InputError("--elements and --coulomb apply to --potential, not --teacher")
+    if args.baseline is not None:
+        if not args.coulomb:
+            raise InputError("--baseline applies with --coulomb (a potential fitted to the "
+                             "teacher minus a baseline)")
+        if not args.baseline.is_file():
+            raise InputError(f"--baseline {args.baseline}: file not found (e.g. "
+                             f"{HERE / 'ff_coulomb_core.lmp'})")
     info = {"elements": list(SALT), "n_radial_params": None, "level": None}
     if args.potential is not None:
         info = potential_info(args.potential.resolve(), args.elements)
@@ -380,6 +394,8 @@ def main(argv=None) -> int:
     results = {"model": name, "teacher": bool(args.teacher),
                "potential": str(args.potential.resolve()) if args.potential else None,
                "coulomb_baseline": bool(args.coulomb),
+               "baseline": (str((args.baseline or HERE / "ff_coulomb.lmp").resolve())
+                            if args.coulomb else None),
                "elements": info["elements"], "n_radial_params": info["n_radial_params"],
                "level": info["level"], "protocol": "full" if args.full else "short",
                "neq": neq, "nprod": nprod, "timestep_fs": 1.0, "blocks": args.blocks,
@@ -397,6 +413,10 @@ def main(argv=None) -> int:
                    "data": args.data.resolve(), "ff": HERE / "ff_flinak.lmp", "dens": dens.name,
                    "teacher": int(args.teacher), "coulomb": int(args.coulomb),
                    "rho0": args.nvt_density or 0}
+            if args.coulomb:
+                baseline = (args.baseline or HERE / "ff_coulomb.lmp").resolve()
+                var["baseline"] = baseline
+                var["ff_dir"] = baseline.parent
             if args.potential is not None:
                 var["pot"] = args.potential.resolve()
                 var["species"] = " ".join(info["elements"])

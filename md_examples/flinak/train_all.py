@@ -28,7 +28,9 @@ minus ``ff_coulomb.lmp`` (formal-charge Coulomb) and run with it added back (``r
 
 Potentials: ``models/out/<model>.<k>.mtp`` (base, MLIP format) and ``.mtplr`` (MTP-LOWRANK);
 the active-learning fits ``models/out/al/base_round<r>.mtp``; with ``--coulomb`` the same under
-``models/out/coulomb/``.
+``models/out/coulomb/``. ``--baseline ff_coulomb_core.lmp`` (with ``--coulomb``; README
+"Stability"): the same with Coulomb + a repulsive core, under ``coulomb_core/``; add the
+close-contact frames with ``--extra-train data/hot/train.cfg``.
 """
 
 from __future__ import annotations
@@ -75,28 +77,42 @@ def train_overrides(args) -> list[str]:
     return flags
 
 
+def baseline_tag(args) -> str:
+    """The folder name of a baseline's data and potentials: ``coulomb`` for ff_coulomb.lmp,
+    ``coulomb_core`` for ff_coulomb_core.lmp (the file's stem without ``ff_``); "" without
+    ``--coulomb``."""
+    if not args.coulomb:
+        return ""
+    stem = Path(args.baseline).stem
+    return stem[3:] if stem.startswith("ff_") else stem
+
+
 def out_path(path, args) -> Path:
-    """Where a potential named ``path`` (relative to models/) goes: under ``out/coulomb/``
-    with ``--coulomb``."""
+    """Where a potential named ``path`` (relative to models/) goes: under ``out/<tag>/``
+    with ``--coulomb`` (see :func:`baseline_tag`)."""
     path = Path(path)
-    return path.parent / "coulomb" / path.name if args.coulomb else path
+    return path.parent / baseline_tag(args) / path.name if args.coulomb else path
 
 
 def out_dir(args) -> Path:
-    """The folder of the potentials, relative to models/: ``out`` or ``out/coulomb``."""
-    return Path("out") / "coulomb" if args.coulomb else Path("out")
+    """The folder of the potentials, relative to models/: ``out`` or ``out/<tag>``."""
+    return Path("out") / baseline_tag(args) if args.coulomb else Path("out")
 
 
-def coulomb_steps(files, pyfit) -> tuple[list, dict]:
+def coulomb_steps(files, pyfit, baseline=HERE / "ff_coulomb.lmp", tag="coulomb"
+                  ) -> tuple[list, dict]:
     """``--coulomb``: the ``pyfit label --subtract`` commands still to run (one per data file
-    without its ``coulomb/`` copy) and ``{file: short-range file}``."""
+    without its ``<tag>/`` copy; a file ``<dir>/train.cfg`` of a subfolder such as
+    ``data/hot/`` goes to ``data/<tag>/hot.cfg``) and ``{file: short-range file}``."""
     steps, short = [], {}
     for f in dict.fromkeys(files):
-        sr = Path(f).parent / "coulomb" / Path(f).name
+        sr = Path(f).parent / tag / Path(f).name
+        if Path(f).name == "train.cfg" and Path(f).parent.name != "data":
+            sr = Path(f).parent.parent / tag / f"{Path(f).parent.name}.cfg"
         short[f] = str(sr)
         if not sr.is_file():
-            steps.append(("Coulomb baseline", pyfit + [
-                "label", str(f), "--ff", str(HERE / "ff_coulomb.lmp"), "--species",
+            steps.append((f"baseline {Path(baseline).name}", pyfit + [
+                "label", str(f), "--ff", str(baseline), "--species",
                 ",".join(SPECIES), "--atom-style", "charge", "--subtract", "-o", str(sr)]))
     return steps, short
 
@@ -121,7 +137,7 @@ def al_steps(base_toml: Path, species, train, pyfit, args, valid=()) -> tuple[li
             if args.al_frames is not None:
                 sample += ["--frames", str(args.al_frames)]
             if args.coulomb:
-                sample += ["--coulomb"]
+                sample += ["--coulomb", "--baseline", str(args.baseline)]
             steps += [(r, fit), (r, sample)]
         files.append(frames)
         previous = pot
@@ -188,8 +204,29 @@ def main(argv=None) -> int:
                    "(formal-charge Coulomb baseline, added back in LAMMPS: run_npt.py "
                    "--coulomb); data/<f>.cfg -> data/coulomb/<f>.cfg, potentials in "
                    "models/out/coulomb/")
+    p.add_argument("--baseline", type=Path, help="with --coulomb: the baseline file (default "
+                   "ff_coulomb.lmp; ff_coulomb_core.lmp: Coulomb + repulsive core, data and "
+                   "potentials under coulomb_core/)")
+    p.add_argument("--extra-train", type=Path, action="append", default=[], metavar="FILE",
+                   help="one more training file for every fit, repeatable (e.g. the "
+                   "close-contact frames "
+                   "data/hot/train.cfg; labelled like the others with --coulomb)")
     p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     args = p.parse_args(argv)
+    if args.baseline is not None and not args.coulomb:
+        print("train_all.py: error: --baseline applies with --coulomb", file=sys.stderr)
+        return 2
+    args.baseline = (args.baseline or HERE / "ff_coulomb.lmp").resolve()
+    if not args.baseline.is_file():
+        print(f"train_all.py: error: --baseline {args.baseline}: file not found",
+              file=sys.stderr)
+        return 2
+    absent = [f for f in args.extra_train if not f.is_file()]
+    if absent and not args.dry_run:
+        print(f"train_all.py: error: --extra-train {absent[0]}: file not found",
+              file=sys.stderr)
+        return 2
+    extra = [os.path.abspath(f) for f in args.extra_train]
     if args.al_rounds < 0 or (args.al_frames is not None and args.al_frames < 1):
         print("train_all.py: error: --al-rounds >= 0 and --al-frames >= 1 expected",
               file=sys.stderr)
@@ -212,7 +249,7 @@ def main(argv=None) -> int:
         return 2
     train = [os.path.normpath(t) for t in cfgs["base"].data.train]
     if args.al_dir is None:
-        args.al_dir = Path(train[0]).parent / ("coulomb" if args.coulomb else "")
+        args.al_dir = Path(train[0]).parent / baseline_tag(args)
     elif args.al_rounds and not args.al_dir.is_dir():
         print(f"train_all.py: error: --al-dir {args.al_dir} is not a directory", file=sys.stderr)
         return 2
@@ -237,8 +274,9 @@ def main(argv=None) -> int:
     label_steps, short = [], {}
     if args.coulomb:
         data_files = [os.path.normpath(f) for c in cfgs.values()
-                      for f in (*c.data.train, *(c.data.valid or ()))]
-        label_steps, short = coulomb_steps(data_files, pyfit)
+                      for f in (*c.data.train, *(c.data.valid or ()))] + extra
+        label_steps, short = coulomb_steps(data_files, pyfit, args.baseline,
+                                           baseline_tag(args))
         if not args.dry_run:
             for f in short.values():
                 Path(f).parent.mkdir(exist_ok=True)
@@ -248,6 +286,8 @@ def main(argv=None) -> int:
 
     def data_of(cfg, part):
         files = [os.path.normpath(f) for f in (getattr(cfg.data, part) or ())]
+        if part == "train":
+            files += extra
         return [short[f] for f in files] if args.coulomb else files
 
     steps, al_files = al_steps(HERE / "models" / "base.toml", cfgs["base"].model.species,
@@ -281,7 +321,7 @@ def main(argv=None) -> int:
                 return 2
         else:
             cmd = pyfit + ["train", str(HERE / "models" / f"{m}.toml"), *train_overrides(args)]
-            if al_files or args.coulomb:
+            if al_files or args.coulomb or extra:
                 cmd += ["--train", *data_of(cfg, "train"), *map(str, al_files)]
             if args.coulomb:
                 if cfg.data.valid:
