@@ -115,22 +115,25 @@ class CoreRepulsion:
         a, b = sorted((a, b))
         return f"{self.species[a]}_{self.species[b]}"
 
-    def energy(self, r, a: int, b: int):
-        """Pair energy (eV) at distance(s) ``r`` (Å) of types ``a``, ``b``."""
-        r = np.asarray(r, dtype=float)
+    def _depth(self, r, a: int, b: int):
+        """``max(r_in - r, 0) / w`` for the pair of types ``a``, ``b`` (None: no core)."""
         r_in = self.r_in.get(tuple(sorted((a, b))))
         if r_in is None:
-            return np.zeros_like(r)
-        x = np.maximum(r_in - r, 0.0) / self.width
+            return None
+        return np.maximum(r_in - np.asarray(r, dtype=float), 0.0) / self.width
+
+    def energy(self, r, a: int, b: int):
+        """Pair energy (eV) at distance(s) ``r`` (Å) of types ``a``, ``b``."""
+        x = self._depth(r, a, b)
+        if x is None:
+            return np.zeros_like(np.asarray(r, dtype=float))
         return self.amplitude * (np.expm1(x) - x)
 
     def force(self, r, a: int, b: int):
         """-dE/dr (eV/Å), positive = repulsive."""
-        r = np.asarray(r, dtype=float)
-        r_in = self.r_in.get(tuple(sorted((a, b))))
-        if r_in is None:
-            return np.zeros_like(r)
-        x = np.maximum(r_in - r, 0.0) / self.width
+        x = self._depth(r, a, b)
+        if x is None:
+            return np.zeros_like(np.asarray(r, dtype=float))
         return self.amplitude / self.width * np.expm1(x)
 
     def energy_forces(self, config) -> tuple[float, np.ndarray]:
