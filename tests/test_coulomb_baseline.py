@@ -329,8 +329,9 @@ def test_train_all_coulomb_commands(tmp_path):
 
 def test_train_all_core_baseline_commands(tmp_path):
     """train_all.py --coulomb --baseline ff_coulomb_core.lmp --extra-train F: every data file
-    (F too, <dir>/train.cfg -> <tag>/<dir>.cfg) labelled minus the core baseline into
-    coulomb_core/, F in every fit's training data, potentials in out/coulomb_core/."""
+    (F too) labelled minus the core baseline into
+    coulomb_core/ next to it, F in every fit's training data, potentials in
+    out/coulomb_core/."""
     import subprocess
     import sys
 
@@ -341,7 +342,7 @@ def test_train_all_core_baseline_commands(tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     out = [line for line in r.stdout.splitlines() if line.startswith("=== ")]
-    sr_hot = tmp_path / "coulomb_core" / "hot.cfg"
+    sr_hot = tmp_path / "hot" / "coulomb_core" / "train.cfg"
     assert any(line.endswith(f"label {hot} --ff {core} --species Li,Na,K,F --atom-style "
                              f"charge --subtract -o {sr_hot}") for line in out)
     data = EXAMPLE / "data" / "coulomb_core"

@@ -102,13 +102,11 @@ def out_dir(args) -> Path:
 def coulomb_steps(files, pyfit, baseline=HERE / "ff_coulomb.lmp", tag="coulomb"
                   ) -> tuple[list, dict]:
     """``--coulomb``: the ``pyfit label --subtract`` commands still to run (one per data file
-    without its ``<tag>/`` copy; a file ``<dir>/train.cfg`` of a subfolder such as
-    ``data/hot/`` goes to ``data/<tag>/hot.cfg``) and ``{file: short-range file}``."""
+    ``<dir>/<f>.cfg`` without its copy ``<dir>/<tag>/<f>.cfg``) and ``{file: short-range
+    file}``."""
     steps, short = [], {}
     for f in dict.fromkeys(files):
         sr = Path(f).parent / tag / Path(f).name
-        if Path(f).name == "train.cfg" and Path(f).parent.name != "data":
-            sr = Path(f).parent.parent / tag / f"{Path(f).parent.name}.cfg"
         short[f] = str(sr)
         if not sr.is_file():
             steps.append((f"baseline {Path(baseline).name}", pyfit + [
