@@ -182,7 +182,9 @@ void PairMTPLowRank::finish()
   if (close_run_ > 0 && comm->me == 0)
     error->warning(FLERR,
                    "pair mtp/lowrank: in this run {} neighbour pair(s) were closer than "
-                   "min_dist = {} Angstrom, in {} force evaluation(s) (closest {:.6g} Angstrom)",
+                   "min_dist = {} Angstrom, in {} force evaluation(s) (closest {:.6g} Angstrom); "
+                   "below its training data an MTP is unreliable: a repulsive pair core there "
+                   "(pyfit core-table, pair_style hybrid/overlay ... table) keeps runs stable",
                    close_run_ / 2, min_dist_, close_evals_, close_rmin_);
   close_run_ = close_evals_ = 0;
   close_warned_ = 0;

@@ -184,6 +184,7 @@ def test_neighbours_closer_than_min_dist_warn_with_count(tmp_path):
     out = log.read_text()
     assert "1 neighbour pair(s) closer than min_dist" in out, out
     assert "in this run 4 neighbour pair(s) were closer than min_dist" in out, out
+    assert "repulsive pair core there (pyfit core-table" in out, out
     assert "in 4 force evaluation(s)" in out
     # and none for a normal distance
     assert run_lammps(f"pair_style mtp/lowrank\npair_coeff * * {MTP_FILE} 0 1\nrun 3",
