@@ -1,17 +1,18 @@
 """A repulsive pair core below the training data's closest approach, as a LAMMPS ``table``.
 
-An MTP knows nothing below the closest approach of its training data (below ``min_dist`` its
-radial basis is an extrapolated polynomial), and a baseline such as formal-charge Coulomb
-attracts oppositely charged ions without limit. A rare close collision in a long or hot MD run
-can then run away (atoms lost). :class:`CoreRepulsion` is a per-species-pair wall that is
+An MTP knows nothing below the closest approach of its training data (below it the radial
+functions are extrapolated polynomials, whose forces can be huge and of either sign), and a
+baseline such as formal-charge Coulomb attracts oppositely charged ions without limit. A rare
+close collision in a long or hot MD run can then blow the run up (atoms lost; the FLiNaK
+example's README, "Results, fifth session"). :class:`CoreRepulsion` is a per-species-pair wall that is
 exactly zero from ``r_in`` on and rises steeply below it::
 
     E(r) = A [exp((r_in - r) / w) - 1 - (r_in - r) / w]      r < r_in
     E(r) = 0                                                 r >= r_in
 
-(``A`` amplitude in eV, ``w`` width in Å): E, dE/dr and d2E/dr2 are continuous at ``r_in``
-(E ~ A/2 ((r_in - r)/w)^2 just below it), and it outgrows any power of 1/r, e.g. 16 A at
-``r_in - 3 w`` and 142 A at ``r_in - 5 w``.
+(``A`` amplitude in eV, ``w`` width in Å): E and dE/dr are continuous at ``r_in`` (E ~
+A/2 ((r_in - r)/w)^2 just below it; the curvature steps from 0 to A/w^2), and it outgrows
+any power of 1/r, e.g. 16 A at ``r_in - 3 w`` and 142 A at ``r_in - 5 w``.
 
 With ``r_in`` at or below each pair's closest approach in the data (:func:`closest_approach`,
 :meth:`CoreRepulsion.from_data`) the core changes no training label, so it can be added to an
