@@ -155,17 +155,25 @@ def cmd_info(args) -> int:
     return 0
 
 
+def _read_inputs(paths, species) -> list:
+    """All configurations of ``paths`` (any format), in order; an error if there are none."""
+    from pyfit.io.dataset import read_configurations
+
+    configs = []
+    for path in paths:
+        configs += read_configurations(path, species=species)
+    if not configs:
+        raise PyfitError(f"{', '.join(map(str, paths))}: no configurations")
+    return configs
+
+
 def cmd_label(args) -> int:
-    from pyfit.io.dataset import read_configurations, write_configurations
+    from pyfit.io.dataset import write_configurations
     from pyfit.teacher import LammpsLabeller
 
     species = _species(args.species)
     masses = [float(m) for m in args.masses.replace(",", " ").split()] if args.masses else None
-    configs = []
-    for path in args.input:
-        configs += read_configurations(path, species=species)
-    if not configs:
-        raise PyfitError(f"{', '.join(map(str, args.input))}: no configurations")
+    configs = _read_inputs(args.input, species)
     t0 = time.perf_counter()
     with LammpsLabeller(args.ff, species, masses=masses, atom_style=args.atom_style) as ff:
         out = ff.subtract(configs) if args.subtract else ff.label(configs)
@@ -178,14 +186,9 @@ def cmd_label(args) -> int:
 
 def cmd_core_table(args) -> int:
     from pyfit.core_repulsion import CoreRepulsion
-    from pyfit.io.dataset import read_configurations
 
     species = _species(args.species)
-    configs = []
-    for path in args.input:
-        configs += read_configurations(path, species=species)
-    if not configs:
-        raise PyfitError(f"{', '.join(map(str, args.input))}: no configurations")
+    configs = _read_inputs(args.input, species)
     core = CoreRepulsion.from_data(configs, species, margin=args.margin,
                                    amplitude=args.amplitude, width=args.width)
     core.write_table(args.output)

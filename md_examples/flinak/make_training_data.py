@@ -73,29 +73,13 @@ def run_md(workdir: Path, seed: int, quick: bool, lmp: str, temps: str = "",
 
 
 def closest_distances(configs, cutoff: float = 3.0) -> dict[str, float]:
-    """Smallest distance of each species pair over all configurations."""
-    from scipy.spatial import cKDTree
+    """Smallest distance of each species pair over all configurations (pairs closer than
+    ``cutoff``; ``pyfit.core_repulsion.closest_approach``), as ``{"Li-F": r, ...}`` by r."""
+    from pyfit.core_repulsion import closest_approach
 
-    best: dict[str, float] = {}
-    for c in configs:
-        # orthogonal boxes only here (in.teacher_sample never tilts): periodic KD-tree
-        box = np.diag(c.cell)
-        pos = np.mod(c.positions, box)
-        tree = cKDTree(pos, boxsize=box)
-        pairs = tree.query_pairs(cutoff, output_type="ndarray")
-        if len(pairs) == 0:
-            continue
-        d = pos[pairs[:, 0]] - pos[pairs[:, 1]]
-        d -= box * np.round(d / box)
-        r = np.linalg.norm(d, axis=1)
-        ti, tj = c.types[pairs[:, 0]], c.types[pairs[:, 1]]
-        for a in range(len(SPECIES)):
-            for b in range(a, len(SPECIES)):
-                m = ((ti == a) & (tj == b)) | ((ti == b) & (tj == a))
-                if m.any():
-                    key = f"{SPECIES[a]}-{SPECIES[b]}"
-                    best[key] = min(best.get(key, np.inf), float(r[m].min()))
-    return {k: round(v, 4) for k, v in sorted(best.items(), key=lambda kv: kv[1])}
+    best = closest_approach(configs, SPECIES, cutoff)
+    named = {f"{SPECIES[a]}-{SPECIES[b]}": r for (a, b), r in best.items()}
+    return {k: round(v, 4) for k, v in sorted(named.items(), key=lambda kv: kv[1])}
 
 
 def main(argv=None) -> int:

@@ -391,11 +391,11 @@ def main(argv=None) -> int:
     out_file = f"{key}.json"
     name = args.name or ("teacher" if args.teacher else args.potential.stem)
     root = (args.workdir / name).resolve()
+    baseline = (args.baseline or HERE / "ff_coulomb.lmp").resolve() if args.coulomb else None
     results = {"model": name, "teacher": bool(args.teacher),
                "potential": str(args.potential.resolve()) if args.potential else None,
                "coulomb_baseline": bool(args.coulomb),
-               "baseline": (str((args.baseline or HERE / "ff_coulomb.lmp").resolve())
-                            if args.coulomb else None),
+               "baseline": str(baseline) if baseline else None,
                "elements": info["elements"], "n_radial_params": info["n_radial_params"],
                "level": info["level"], "protocol": "full" if args.full else "short",
                "neq": neq, "nprod": nprod, "timestep_fs": 1.0, "blocks": args.blocks,
@@ -413,8 +413,7 @@ def main(argv=None) -> int:
                    "data": args.data.resolve(), "ff": HERE / "ff_flinak.lmp", "dens": dens.name,
                    "teacher": int(args.teacher), "coulomb": int(args.coulomb),
                    "rho0": args.nvt_density or 0}
-            if args.coulomb:
-                baseline = (args.baseline or HERE / "ff_coulomb.lmp").resolve()
+            if baseline:
                 var["baseline"] = baseline
                 var["ff_dir"] = baseline.parent
             if args.potential is not None:
