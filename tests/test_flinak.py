@@ -319,7 +319,26 @@ def test_collect_table_and_plot(tmp_path, capsys):
     (runs / "tf_50.0" / "density.json").write_text(json.dumps({
         "model": "tf_50.0", "n_radial_params": 252, "protocol": "short", "nprod": 3000,
         "density": {"800": {"failed": "ERROR: Lost atoms: original 1512 current 1510"}}}))
+    # one potential measured in two density.json files (a 2-replica run at 800 K, one more run
+    # at 800 K under another name): pooled as one member of the row named by the file
+    rep = {"err": 0.002, "tau_ps": 0.5, "error_reliable": True, "correlation_times": 60,
+           "samples": 3001, "drift": 0.0, "close_pair_warnings": 0, "min": 1.6, "max": 1.8,
+           "wall_s": 800.0, "steps_per_s": 43.0}
+    for name, means in (("base_core", (1.740, 1.736)), ("base_core_s702", (1.741,))):
+        d = runs / name
+        d.mkdir()
+        reps = [rep | {"mean": m} for m in means]
+        value = reps[0] if len(reps) == 1 else {"mean": sum(means) / 2, "err": 0.0015,
+                                                  "replicas": reps}
+        (d / "density.json").write_text(json.dumps({
+            "model": name, "potential": "/x/coulomb_l16_rc5.mtp", "n_radial_params": 512,
+            "protocol": "short", "nprod": 30000, "density": {"800": value}}))
     collect = _module("collect")
+    rows = collect.combine(collect.load_runs([runs]))
+    m, e, n, drifting = rows["coulomb_l16_rc5"]["density"][800.0]
+    assert (m, n, drifting) == (pytest.approx(1.739), 1, False) and rows["coulomb_l16_rc5"][
+        "runs"] == [3]
+    assert e == pytest.approx(max(0.0015275252, 0.002 * 3 ** 0.5 / 3))  # spread vs within
     assert collect.main([str(runs), "--out", str(tmp_path / "t.md"),
                          "--png", str(tmp_path / "t.png")]) == 0
     table = (tmp_path / "t.md").read_text()
@@ -333,6 +352,11 @@ def test_collect_table_and_plot(tmp_path, capsys):
         rows["tf_50"]  # 800 K: lost atoms; no run at 1000 / 1200 K
     assert "2.85%" in rows["mf_50"]  # max over T: 1200 K, (1.544 - 1.500) / 1.544 vs teacher
     assert "2.91%" in rows["mf_50"]  # ... and vs the base ensemble mean 1.545 at 1200 K
+    assert "| 1 (3 runs per T) | 512 | 1.739 ± 0.002 | - | - |" in rows["coulomb_l16_rc5"]
+    # without a teacher run of the same protocol: deviations from the 50 ps reference (1.748)
+    alone = collect.table({"m": collect.combine(collect.load_runs([runs / "base_core"]))[
+        "coulomb_l16_rc5"]}, [800.0], None)
+    assert "| 1.738 ± 0.002 | 0.57% | - |" in alone and "50 ps reference (no teacher" in alone
     assert (tmp_path / "t.png").stat().st_size > 10000
     assert collect.main([str(tmp_path / "empty")]) == 2
     assert "no density.json" in capsys.readouterr().err

@@ -4,10 +4,15 @@ layout (markdown) and a density-vs-temperature plot (PNG).
 
     python collect.py npt_runs [--out table3.md] [--png density_vs_T.png]
 
-Every ``density.json`` under the given folders is one run. Runs whose model names differ only by
-a trailing ``.<k>`` / ``_seed<k>`` (the members of an ensemble, e.g. ``mf_opt.0``, ``mf_opt.1``)
-form one row: the density is the ensemble mean and the +- the standard deviation over the
-members (with one member: the block-average standard error of that run). The teacher's runs
+Every ``density.json`` under the given folders holds one or more runs of one potential. A model
+is one potential file, or an ensemble: files whose names differ only by a trailing ``.<k>`` /
+``_seed<k>`` (``base.0.mtp``, ``base.1.mtp``) are its members (runs that record no potential
+file are grouped by their model name instead). All runs of one member at one temperature, in
+any number of ``density.json`` files (replicas, later seeds), are pooled as run_npt.py pools
+replicas: the mean of the run means, the error the larger of their spread's standard error and
+the combined within-run error. A model's density is the mean over its members and the +- the
+standard deviation over the members (with one member: that member's pooled error).
+The teacher's runs
 (``--teacher``) are a row of their own; the teacher's reference densities measured with 50 ps
 runs (../shared/data/flinak/README.md) and the experimental correlation
 rho = 2.5793 - 6.24e-4 T g/cm^3 (Romatoski & Hu 2017, as quoted by the paper) are added.
@@ -29,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 TEACHER_REFERENCE = {800: (1.748, 0.004), 1000: (1.644, 0.004), 1200: (1.534, 0.003)}
+HERE = Path(__file__).resolve().parent
 _MEMBER = re.compile(r"(\.|_seed|_s)(\d+)$")
 
 
@@ -53,38 +59,83 @@ def load_runs(paths) -> list[dict]:
     return runs
 
 
+def member_of(run: dict) -> tuple[str, str]:
+    """(model row, member) of one run: the potential file (its stem without ``.<k>`` is the
+    model), else the run's model name; the teacher's runs are one row."""
+    if run.get("teacher"):
+        return "teacher", "teacher"
+    if run.get("potential"):
+        return model_of(re.sub(r"\.mtp(lr)?$", "", Path(run["potential"]).name)), \
+            run["potential"]
+    return model_of(run["model"]), run["model"]
+
+
+def _combine_replicas():
+    """run_npt.py's combine_replicas (one definition of how runs are pooled)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("flinak_run_npt", HERE / "run_npt.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.combine_replicas
+
+
+def pooled(results: list[dict], combine_replicas) -> tuple[dict | None, int, int]:
+    """One member at one temperature: (pooled result or None, runs, failed runs) from the
+    density.json entries of its runs (each a single run, a replica-pooled result with
+    ``replicas``, or ``{"failed": ...}``)."""
+    reps, failed = [], 0
+    for d in results:
+        if "failed" in d:
+            failed += 1
+        else:
+            reps += d.get("replicas") or [d]
+    if not reps:
+        return None, 0, failed
+    return (reps[0] if len(reps) == 1 else combine_replicas(reps)), len(reps), failed
+
+
 def combine(runs) -> dict:
-    """{model: {"n_radial_params", "members", "density": {T: (mean, err)}, "protocol"}}."""
-    groups = defaultdict(list)
+    """{model: {"n_radial_params", "members", "runs", "density": {T: (mean, err, members,
+    drifting)}, "protocol", "teacher", "failed_runs"}}."""
+    combine_replicas = _combine_replicas()
+    groups = defaultdict(lambda: defaultdict(list))
     for r in runs:
-        groups["teacher" if r.get("teacher") else model_of(r["model"])].append(r)
-    rows, failed = {}, {}
+        model, member = member_of(r)
+        groups[model][member].append(r)
+    rows = {}
     for model, members in groups.items():
-        temps = sorted({float(t) for r in members for t in r["density"]})
-        dens = {}
+        every = [r for m in members.values() for r in m]
+        temps = sorted({float(t) for r in every for t in r["density"]})
+        dens, nruns, failed = {}, {}, 0
         for T in temps:
-            allvals = [r["density"][k] for r in members for k in r["density"] if float(k) == T]
-            vals = [v for v in allvals if "failed" not in v]
-            if len(vals) < len(allvals):
-                failed[model] = failed.get(model, 0) + len(allvals) - len(vals)
+            vals, nruns[T] = [], 0
+            for member_runs in members.values():
+                res = [r["density"][k] for r in member_runs for k in r["density"]
+                       if float(k) == T]
+                if not res:
+                    continue
+                value, n, nfail = pooled(res, combine_replicas)
+                failed += nfail
+                nruns[T] += n
+                if value is not None:
+                    vals.append(value)
             if not vals:  # every run at this T stopped (lost atoms, blow-up)
                 dens[T] = (math.nan, math.nan, 0, False)
                 continue
             means = np.array([v["mean"] for v in vals])
-            if len(vals) > 1:
-                err = float(means.std(ddof=1))
-            else:
-                err = float(vals[0]["err"])
+            err = float(means.std(ddof=1)) if len(vals) > 1 else float(vals[0]["err"])
             drifting = any(abs(v.get("drift", 0.0)) > max(3.0 * v["err"], 0.005 * v["mean"])
-                           for v in vals)
+                           for v in vals)  # pooled runs: their mean drift vs the pooled error
             dens[T] = (float(means.mean()), err, len(vals), drifting)
-        nrad = {r.get("n_radial_params") for r in members}
+        nrad = {r.get("n_radial_params") for r in every}
         rows[model] = {"n_radial_params": nrad.pop() if len(nrad) == 1 else None,
                        "members": len(members), "density": dens,
+                       "runs": sorted(set(nruns.values())),
                        "protocol": ",".join(sorted({f"{r['protocol']} ({r['nprod'] / 1000:g} ps)"
-                                                    for r in members})),
-                       "teacher": bool(members[0].get("teacher")),
-                       "failed_runs": failed.get(model, 0)}
+                                                    for r in every})),
+                       "teacher": bool(every[0].get("teacher")),
+                       "failed_runs": failed}
     return rows
 
 
@@ -98,6 +149,9 @@ def table(rows: dict, temps, base: str | None) -> str:
         ["max dev. vs teacher", "max dev. vs base"]
     lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
     teacher = rows.get("teacher")
+    if teacher is None:  # no teacher run with this protocol: its 50 ps reference densities
+        teacher = {"density": {float(T): (rho, err, 1, False)
+                               for T, (rho, err) in TEACHER_REFERENCE.items()}}
     base_row = rows.get(base) if base else None
 
     def dev(row, ref):
@@ -110,6 +164,10 @@ def table(rows: dict, temps, base: str | None) -> str:
 
     for model, row in sorted(rows.items(), key=order_key):
         members = str(row["members"])
+        lo, hi = row["runs"][0], row["runs"][-1]
+        per_T = str(lo) if lo == hi else f"{lo}–{hi}"
+        if hi and per_T != members:
+            members += f" ({per_T} runs per T)"
         if row["failed_runs"]:
             members += f" ({row['failed_runs']} run(s) failed)"
         cells = ["teacher (same protocol)" if row["teacher"] else model,
@@ -129,6 +187,9 @@ def table(rows: dict, temps, base: str | None) -> str:
     lines.append("| " + " | ".join(ref + ["-", "-"]) + " |")
     exp = ["experiment, 2.5793 - 6.24e-4 T", "-", "-"] + [f"{experiment(T):.3f}" for T in temps]
     lines.append("| " + " | ".join(exp + ["-", "-"]) + " |")
+    if "teacher" not in rows:
+        lines.append("\nmax dev. vs teacher: against the teacher's 50 ps reference (no teacher run "
+                     "with this protocol given).")
     if any(row["failed_runs"] for row in rows.values()):
         lines.append("\nfailed: LAMMPS stopped (lost atoms / blow-up); such runs are left out "
                      "of the means.")
