@@ -479,6 +479,12 @@ def test_train_all_commands():
     assert [line.split()[1] for line in lines] == ["rmf_opt", "mfra_50", "tf_50"]
     for line, model in zip(lines, ["rmf_opt", "mfra_50", "tf_50"]):
         assert "train " in line and line.rstrip().endswith(f"{model}.toml --max-iter 7")
+    r = _script("train_all.py", "--dry-run", "tf_50", "--energy-weight", "10")
+    assert r.returncode == 0 and "tf_50.toml --energy-weight 10.0" in r.stdout, r.stderr
+    r = _script("train_all.py", "--dry-run", "--from-base", "rmf_50", "--energy-weight", "10")
+    assert r.returncode == 0 and r.stdout.count("--energy-weight 10.0 ") == 3, r.stderr
+    r = _script("train_all.py", "--dry-run", "tf_50", "--energy-weight", "0")
+    assert r.returncode == 2 and "--energy-weight 0.0: a positive weight" in r.stderr
     r = _script("train_all.py", "--dry-run", "--from-base", "rmf_50")
     assert r.returncode == 0, r.stderr
     lines = [line for line in r.stdout.splitlines() if line.startswith("=== ") and "(" in line]

@@ -200,33 +200,51 @@ def table(rows: dict, temps, base: str | None) -> str:
 
 
 def plot(rows: dict, temps, path: Path, title: str) -> None:
+    """Left: density vs T with the teacher's reference and the experimental line (the paper's
+    figure); right: each model's deviation from the teacher's 50 ps reference in percent, with
+    the +-1 % band of the acceptance, where differences of a few tenths of a percent show."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    fig, (ax, dx) = plt.subplots(1, 2, figsize=(11.5, 4.6))
     tt = np.linspace(min(temps) - 50, max(temps) + 50, 50)
     ax.plot(tt, experiment(tt), "k--", label="experiment 2.5793 - 6.24e-4 T")
     ref_T = sorted(TEACHER_REFERENCE)
+    ref = {float(T): TEACHER_REFERENCE[T] for T in ref_T}
     ax.errorbar(ref_T, [TEACHER_REFERENCE[T][0] for T in ref_T],
                 [TEACHER_REFERENCE[T][1] for T in ref_T], fmt="s", color="0.4", mfc="none",
                 capsize=3, label="teacher, 50 ps reference")
+    dx.axhspan(-1.0, 1.0, color="0.92", label="teacher's reference +- 1 %")
+    dx.errorbar(ref_T, [0.0] * len(ref_T), [100.0 * e / m for m, e in TEACHER_REFERENCE.values()],
+                fmt="s", color="0.4", mfc="none", capsize=3)
     n = max(len(rows), 1)
     for k, (model, row) in enumerate(sorted(rows.items(), key=order_key)):
         T = np.array(sorted(t for t in row["density"] if row["density"][t][2]))
         if T.size == 0:
             continue
         shift = (k - (n - 1) / 2) * 4.0  # K, so that error bars do not overlap
-        ax.errorbar(T + shift, [row["density"][t][0] for t in T],
-                    [row["density"][t][1] for t in T], fmt="o-" if not row["teacher"] else "D-",
-                    ms=4, capsize=3, lw=1,
-                    label=f"{model} ({row['n_radial_params']} radial)"
-                    if row["n_radial_params"] else model)
+        m = np.array([row["density"][t][0] for t in T])
+        e = np.array([row["density"][t][1] for t in T])
+        style = dict(fmt="o-" if not row["teacher"] else "D-", ms=4, capsize=3, lw=1,
+                     label=f"{model} ({row['n_radial_params']} radial)"
+                     if row["n_radial_params"] else model)
+        ax.errorbar(T + shift, m, e, **style)
+        on_ref = np.array([t in ref for t in T])
+        if on_ref.any():
+            r = np.array([ref[t][0] for t in T[on_ref]])
+            dx.errorbar(T[on_ref] + shift, 100.0 * (m[on_ref] / r - 1.0), 100.0 * e[on_ref] / r,
+                        **style)
     ax.set_xlabel("T (K)")
     ax.set_ylabel(r"density (g/cm$^3$)")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, loc="upper right")
+    dx.set_xlabel("T (K)")
+    dx.set_ylabel("density / teacher's 50 ps reference - 1 (%)")
+    dx.set_xlim(ax.get_xlim())
+    dx.set_ylim(min(-1.5, dx.get_ylim()[0]), max(1.5, dx.get_ylim()[1]))
+    dx.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -72,6 +72,8 @@ def train_overrides(args) -> list[str]:
         flags += ["--max-iter", str(args.max_iter)]
     if args.threads is not None:
         flags += ["--threads", str(args.threads)]
+    if args.energy_weight is not None:
+        flags += ["--energy-weight", str(args.energy_weight)]
     if args.resume:
         flags += ["--resume"]
     return flags
@@ -174,7 +176,8 @@ def compress_commands(cfg, base_cfg, pyfit, args, extra_train=(), train=None) ->
                        "-o", str(out),
                        "--max-iter", str(args.max_iter or cfg.optimizer.max_iter),
                        "--linear-solve-every", str(cfg.optimizer.linear_solve_every),
-                       "--energy-weight", str(cfg.loss.energy),
+                       "--energy-weight", str(args.energy_weight if args.energy_weight
+                                              is not None else cfg.loss.energy),
                        "--force-weight", str(cfg.loss.forces),
                        "--stress-weight", str(cfg.loss.stress),
                        "--species", ",".join(cfg.model.species),
@@ -189,6 +192,9 @@ def main(argv=None) -> int:
     p.add_argument("models", nargs="*", help=f"models to fit (default: all: {' '.join(MODELS)})")
     p.add_argument("--max-iter", type=int, help="override optimizer.max_iter")
     p.add_argument("--threads", type=int, help="override optimizer.threads")
+    p.add_argument("--energy-weight", type=float, help="override loss.energy (the TF model "
+                   "of README 'Results, sixth session' used 10: a compressed model's density "
+                   "follows sub-meV/atom energy errors)")
     p.add_argument("--resume", action="store_true", help="pyfit train --resume")
     p.add_argument("--from-base", action="store_true", help="rmf / mfra members start from "
                    "the trained base members (compress + refit) instead of from scratch")
@@ -218,6 +224,10 @@ def main(argv=None) -> int:
     if not args.baseline.is_file():
         print(f"train_all.py: error: --baseline {args.baseline}: file not found",
               file=sys.stderr)
+        return 2
+    if args.energy_weight is not None and not args.energy_weight > 0:
+        print(f"train_all.py: error: --energy-weight {args.energy_weight}: a positive weight "
+              "expected", file=sys.stderr)
         return 2
     absent = [f for f in args.extra_train if not f.is_file()]
     if absent and not args.dry_run:
