@@ -11,13 +11,13 @@ file are grouped by their model name instead). All runs of one member at one tem
 any number of ``density.json`` files (replicas, later seeds), are pooled as run_npt.py pools
 replicas: the mean of the run means, the error the larger of their spread's standard error and
 the combined within-run error. A model's density is the mean over its members and the +- the
-standard deviation over the members (with one member: that member's pooled error).
-The teacher's runs
-(``--teacher``) are a row of their own; the teacher's reference densities measured with 50 ps
-runs (../shared/data/flinak/README.md) and the experimental correlation
+standard deviation over the members (with one member: that member's pooled error). The
+teacher's runs (``--teacher``) are a row of their own; the teacher's reference densities
+measured with 50 ps runs (../shared/data/flinak/README.md) and the experimental correlation
 rho = 2.5793 - 6.24e-4 T g/cm^3 (Romatoski & Hu 2017, as quoted by the paper) are added.
-The last columns give the largest deviation from the teacher (same protocol) over the
-temperatures, in percent, and that of the ensemble mean from the base MTP row (``--base``).
+The last columns give the largest deviation from the teacher (its same-protocol runs; without
+them its 50 ps reference) over the temperatures, in percent, and that of the ensemble mean from
+the base MTP row (``--base``).
 A dagger marks densities that were still drifting during production (run_npt.py's ``drift``).
 """
 
