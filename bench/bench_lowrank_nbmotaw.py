@@ -11,15 +11,21 @@ methods use the rank with the closest radial parameter count (R-MF, TF) and MFRA
 
 Every fit is appended to OUT/runs.jsonl as soon as it finishes (the script skips fits already
 there, so it can be stopped and resumed); OUT/table.md is the summary (mean ± std over seeds).
+Two copies of the script may run on one OUT at once (one per core): each fit is claimed by a
+file OUT/claims/<label>_seed<k> holding the process id before it starts, so the copies share
+the fits; a claim whose process is no longer running is taken over on the next start.
 
 Usage: python bench/bench_lowrank_nbmotaw.py OUT [--n-train 150] [--n-valid 50] [--n-test 100]
-       [--iters 150] [--seeds 0,1,2] [--threads 1] [--table-only]
+       [--iters 150] [--rel-tol 0 --rel-window 100] [--exclude-test Multinary_Test]
+       [--seeds 0,1,2] [--threads 1] [--table-only]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import time
 from pathlib import Path
 
@@ -68,9 +74,22 @@ def template(level: int) -> MTPModel:
     return make_template(level, 4, 1.9, 5.0, 8)
 
 
-def load(data: Path, n_train: int, n_valid: int, n_test: int, seed: int = 0):
+def load(data: Path, n_train: int, n_valid: int, n_test: int, seed: int = 0,
+         exclude_test: tuple[str, ...] = ()):
+    """Random training / validation subsets of the training files and a random test subset of
+    the ``*_Test`` files, leaving out the test files named in ``exclude_test`` (file stems)."""
+    paths = sorted(data.glob("*.json"))
+    if not paths:
+        raise SystemExit(f"bench_lowrank_nbmotaw: no *.json files in {data}")
+    stems = {path.stem for path in paths}
+    unknown = sorted(set(exclude_test) - stems)
+    if unknown:
+        raise SystemExit(f"bench_lowrank_nbmotaw: --exclude-test {','.join(unknown)}: no such "
+                         f"file in {data} (expected stems like Multinary_Test)")
     train, test = [], []
-    for path in sorted(data.glob("*.json")):
+    for path in paths:
+        if path.stem in exclude_test:
+            continue
         cfgs = read_nbmotaw_json(path, species=SPECIES)
         (test if path.name.endswith("_Test.json") else train).extend(cfgs)
     rng = np.random.default_rng(seed)
@@ -93,6 +112,44 @@ def record(obj, res, test: Loss, seconds: float, seed: int, label: str) -> dict:
             "seconds": round(seconds, 1), "message": res.message}
 
 
+def claim(path: Path) -> bool:
+    """Claims one fit for this process: creates ``path`` holding our pid; False when another
+    running process holds it. A claim left by a process that is gone is taken over."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                pid = int(path.read_text().strip() or 0)
+            except (OSError, ValueError):
+                pid = 0
+            if pid > 0 and pid != os.getpid():
+                try:
+                    os.kill(pid, 0)
+                    return False
+                except ProcessLookupError:
+                    pass
+                except PermissionError:
+                    return False
+            path.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as fh:
+            fh.write(str(os.getpid()))
+        return True
+    return False
+
+
+def read_runs(path: Path) -> dict:
+    done = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                done[(r["label"], r["seed"])] = r
+    return done
+
+
 def main(argv=None):
     root = Path(__file__).resolve().parents[1]
     p = argparse.ArgumentParser()
@@ -103,6 +160,12 @@ def main(argv=None):
     p.add_argument("--n-valid", type=int, default=50)
     p.add_argument("--n-test", type=int, default=100)
     p.add_argument("--iters", type=int, default=150)
+    p.add_argument("--rel-tol", type=float, default=0.0,
+                   help="also stop a fit when its loss falls by less than this fraction over "
+                        "--rel-window iterations (MFRA: only at its final rank; 0: never)")
+    p.add_argument("--rel-window", type=int, default=100)
+    p.add_argument("--exclude-test", default="",
+                   help="comma-separated *_Test file stems left out of the test subset")
     p.add_argument("--scan-iters", type=int, default=30)
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--threads", type=int, default=1)
@@ -110,10 +173,15 @@ def main(argv=None):
     p.add_argument("--table-only", action="store_true",
                    help="only write OUT/table.md from the fits in OUT/runs.jsonl so far")
     args = p.parse_args(argv)
+    if args.iters < 1 or args.rel_tol < 0 or args.rel_window < 1:
+        p.error("--iters and --rel-window must be >= 1 and --rel-tol >= 0")
     args.outdir.mkdir(parents=True, exist_ok=True)
     seeds = [int(s) for s in args.seeds.split(",")]
     if args.table_only:
-        runs = [json.loads(line) for line in (args.outdir / "runs.jsonl").read_text().splitlines()]
+        for name in ("runs.jsonl", "meta.json", "scan.json"):
+            if not (args.outdir / name).exists():
+                p.error(f"--table-only: {args.outdir / name} does not exist (run the fits first)")
+        runs = list(read_runs(args.outdir / "runs.jsonl").values())
         labels = list(dict.fromkeys(r["label"] for r in runs))
         done = {(r["label"], r["seed"]): r for r in runs}
         meta = json.loads((args.outdir / "meta.json").read_text())
@@ -121,62 +189,75 @@ def main(argv=None):
         write_table(args.outdir, [(lab, None, None) for lab in labels], done, meta,
                     json.loads((args.outdir / "scan.json").read_text()))
         return
-    train, valid, test_cfgs = load(args.data, args.n_train, args.n_valid, args.n_test)
+    exclude = tuple(s for s in args.exclude_test.split(",") if s)
+    train, valid, test_cfgs = load(args.data, args.n_train, args.n_valid, args.n_test,
+                                   exclude_test=exclude)
     tmpl = template(args.level)
     loss = Loss(tmpl, train, n_threads=args.threads)
     test = Loss(tmpl, test_cfgs, n_threads=args.threads)
     runs_path = args.outdir / "runs.jsonl"
-    done = {}
-    if runs_path.exists():
-        for line in runs_path.read_text().splitlines():
-            r = json.loads(line)
-            done[(r["label"], r["seed"])] = r
+    done = read_runs(runs_path)
     meta = {"n_train": len(train), "train_atoms": sum(c.n_atoms for c in train),
             "n_valid": len(valid), "n_test": len(test_cfgs),
             "test_atoms": sum(c.n_atoms for c in test_cfgs), "iters": args.iters,
-            "level": args.level, "seeds": seeds}
+            "level": args.level, "seeds": seeds, "rel_tol": args.rel_tol,
+            "rel_window": args.rel_window, "exclude_test": list(exclude)}
     print(json.dumps(meta), flush=True)
     (args.outdir / "meta.json").write_text(json.dumps(meta) + "\n")
 
     def run(label, make, seed, **settings):
         if args.only and label not in args.only.split(","):
             return done.get((label, seed))
+        done.update(read_runs(runs_path))
         if (label, seed) in done:
             return done[(label, seed)]
+        tag = re.sub(r"[^\w.=-]+", "_", label) + f"_seed{seed}"
+        claim_path = args.outdir / "claims" / tag
+        if not claim(claim_path):
+            return None
         obj = make()
         t0 = time.perf_counter()
         rng = np.random.default_rng(seed)
         if obj.method == "base":
             res = fit_euclidean(obj, obj.initial(rng), max_iter=args.iters,
-                                linear_solve_every=50)
+                                linear_solve_every=50, rel_tol=args.rel_tol,
+                                rel_window=args.rel_window)
             res.objective = obj
         else:
             res = fit_objective(obj, rng=rng, max_iter=args.iters, linear_solve_every=50,
-                                **settings)
+                                rel_tol=args.rel_tol, rel_window=args.rel_window, **settings)
         rec = record(obj, res, test, time.perf_counter() - t0, seed, label)
-        np.save(args.outdir / f"x_{label.split()[0]}_{len(done)}_seed{seed}.npy", res.x)
-        if obj.method == "base" and seed == seeds[0]:
-            np.save(args.outdir / "base_seed0.npy", res.x)
+        np.save(args.outdir / f"x_{tag}.npy", res.x)
+        if obj.method == "base":
+            np.save(args.outdir / f"base_seed{seed}.npy", res.x)
         with open(runs_path, "a") as fh:
             fh.write(json.dumps(rec) + "\n")
         done[(label, seed)] = rec
         print(json.dumps(rec), flush=True)
         return rec
 
-    # 1. base fits (seed 0 first: its potential feeds the rank scan)
-    run("base", lambda: DenseObjective(loss), seeds[0])
+    # 1. base fits (the first seed's potential feeds the rank scan; a second copy of the
+    # script fits the other seeds' bases meanwhile, then waits for the scan)
     shape = (4, 4, tmpl.radial_funcs_count, 8)
     scan_path = args.outdir / "scan.json"
+    if run("base", lambda: DenseObjective(loss), seeds[0]) is None:
+        for seed in seeds[1:]:
+            run("base", lambda: DenseObjective(loss), seed)
+        print("waiting for the other process's base fit and rank scan", flush=True)
+        while not scan_path.exists():
+            time.sleep(10)
     if scan_path.exists():
         scan = json.loads(scan_path.read_text())
     else:
-        base_model = loss.unpack(np.load(args.outdir / "base_seed0.npy"))
+        base_model = loss.unpack(np.load(args.outdir / f"base_seed{seeds[0]}.npy"))
         rows, base = rank_scan(base_model, train, valid, "mf", ranks=list(range(3, 11)),
                                max_iter=args.scan_iters, n_threads=args.threads)
         picks = pick_ranks(rows)
         scan = {"rows": [dict(vars(r), ranks=list(r.ranks)) for r in rows], "base": base,
                 "optimal": list(picks["optimal"].ranks), "half": list(picks["half"].ranks)}
-        scan_path.write_text(json.dumps(scan, indent=2) + "\n")
+        tmp = scan_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(scan, indent=2) + "\n")
+        tmp.replace(scan_path)
     print("scan:", scan["optimal"], scan["half"], flush=True)
     r_opt = scan["optimal"][0]
     m, n = 16, 4 * 8
@@ -206,17 +287,24 @@ def main(argv=None):
     for seed in seeds:
         for label, make, settings in configs:
             run(label, make, seed, **settings)
+    done.update(read_runs(runs_path))
     write_table(args.outdir, configs, done, meta, scan)
 
 
 def write_table(outdir, configs, done, meta, scan):
+    stop = f"at most {meta['iters']} iterations per fit"
+    if meta.get("rel_tol"):
+        stop += (f" (stopped when the loss fell by less than {meta['rel_tol']:g} of itself over "
+                 f"{meta['rel_window']} iterations)")
+    excluded = (f"; not from {', '.join(meta['exclude_test'])}" if meta.get("exclude_test")
+                else "")
     lines = [f"NbMoTaW level {meta['level']}: {meta['n_train']} training configurations "
              f"({meta['train_atoms']} atoms), {meta['n_test']} test configurations "
-             f"({meta['test_atoms']} atoms), {meta['iters']} iterations per fit, seeds "
+             f"({meta['test_atoms']} atoms{excluded}), {stop}, seeds "
              f"{meta['seeds']}; rank scan: optimal MF rank {scan['optimal']}, ~50% "
              f"{scan['half']}.", "",
-             "| model | radial params | train loss | test loss | E RMSE meV/atom | "
-             "F RMSE eV/Å | S RMSE GPa |", "|---|---|---|---|---|---|---|"]
+             "| model | radial params | iterations | train loss | test loss | E RMSE meV/atom | "
+             "F RMSE eV/Å | S RMSE GPa |", "|---|---|---|---|---|---|---|---|"]
 
     def ms(values, scale=1.0, fmt="{:.3f}"):
         v = np.array(values, dtype=float) * scale
@@ -227,6 +315,7 @@ def write_table(outdir, configs, done, meta, scan):
         if not rs:
             continue
         lines.append(f"| {label} | {rs[0]['n_radial']} | "
+                     f"{ms([r['iters'] for r in rs], 1, '{:.0f}')} | "
                      f"{ms([r['train_loss'] for r in rs], 1e3, '{:.3f}')}e-3 | "
                      f"{ms([r['test_loss'] for r in rs], 1e3, '{:.3f}')}e-3 | "
                      f"{ms([r['E_rmse'] for r in rs], 1e3, '{:.2f}')} | "
