@@ -181,11 +181,10 @@ def main(argv=None):
         for name in ("runs.jsonl", "meta.json", "scan.json"):
             if not (args.outdir / name).exists():
                 p.error(f"--table-only: {args.outdir / name} does not exist (run the fits first)")
-        runs = list(read_runs(args.outdir / "runs.jsonl").values())
-        labels = list(dict.fromkeys(r["label"] for r in runs))
-        done = {(r["label"], r["seed"]): r for r in runs}
+        done = read_runs(args.outdir / "runs.jsonl")
+        labels = list(dict.fromkeys(label for label, _ in done))
         meta = json.loads((args.outdir / "meta.json").read_text())
-        meta["seeds"] = sorted({r["seed"] for r in runs})
+        meta["seeds"] = sorted({seed for _, seed in done})
         write_table(args.outdir, [(lab, None, None) for lab in labels], done, meta,
                     json.loads((args.outdir / "scan.json").read_text()))
         return
@@ -228,36 +227,44 @@ def main(argv=None):
                                 rel_tol=args.rel_tol, rel_window=args.rel_window, **settings)
         rec = record(obj, res, test, time.perf_counter() - t0, seed, label)
         np.save(args.outdir / f"x_{tag}.npy", res.x)
-        if obj.method == "base":
-            np.save(args.outdir / f"base_seed{seed}.npy", res.x)
         with open(runs_path, "a") as fh:
             fh.write(json.dumps(rec) + "\n")
         done[(label, seed)] = rec
         print(json.dumps(rec), flush=True)
         return rec
 
-    # 1. base fits (the first seed's potential feeds the rank scan; a second copy of the
-    # script fits the other seeds' bases meanwhile, then waits for the scan)
+    # 1. base fits and the rank scan on the first seed's base. The scan is claimed like a fit;
+    # a second copy of the script fits the other seeds' bases meanwhile, then waits, and takes
+    # over the first seed's base or the scan if the copy holding it is gone.
     shape = (4, 4, tmpl.radial_funcs_count, 8)
     scan_path = args.outdir / "scan.json"
-    if run("base", lambda: DenseObjective(loss), seeds[0]) is None:
+    if (args.only and "base" not in args.only.split(",") and not scan_path.exists()
+            and ("base", seeds[0]) not in done):
+        p.error(f"--only without base: {scan_path} and the seed-{seeds[0]} base fit do not "
+                "exist yet (run the base fit and rank scan first)")
+    waiting = False
+    while not scan_path.exists():
+        if (run("base", lambda: DenseObjective(loss), seeds[0]) is not None
+                and claim(args.outdir / "claims" / "scan") and not scan_path.exists()):
+            x_base = np.load(args.outdir / f"x_base_seed{seeds[0]}.npy")
+            rows, base = rank_scan(loss.unpack(x_base), train, valid, "mf",
+                                   ranks=list(range(3, 11)), max_iter=args.scan_iters,
+                                   n_threads=args.threads)
+            picks = pick_ranks(rows)
+            scan = {"rows": [dict(vars(r), ranks=list(r.ranks)) for r in rows], "base": base,
+                    "optimal": list(picks["optimal"].ranks), "half": list(picks["half"].ranks)}
+            tmp = scan_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(scan, indent=2) + "\n")
+            tmp.replace(scan_path)
+            break
         for seed in seeds[1:]:
             run("base", lambda: DenseObjective(loss), seed)
-        print("waiting for the other process's base fit and rank scan", flush=True)
-        while not scan_path.exists():
+        if not scan_path.exists():
+            if not waiting:
+                print("waiting for the other process's base fit and rank scan", flush=True)
+                waiting = True
             time.sleep(10)
-    if scan_path.exists():
-        scan = json.loads(scan_path.read_text())
-    else:
-        base_model = loss.unpack(np.load(args.outdir / f"base_seed{seeds[0]}.npy"))
-        rows, base = rank_scan(base_model, train, valid, "mf", ranks=list(range(3, 11)),
-                               max_iter=args.scan_iters, n_threads=args.threads)
-        picks = pick_ranks(rows)
-        scan = {"rows": [dict(vars(r), ranks=list(r.ranks)) for r in rows], "base": base,
-                "optimal": list(picks["optimal"].ranks), "half": list(picks["half"].ranks)}
-        tmp = scan_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(scan, indent=2) + "\n")
-        tmp.replace(scan_path)
+    scan = json.loads(scan_path.read_text())
     print("scan:", scan["optimal"], scan["half"], flush=True)
     r_opt = scan["optimal"][0]
     m, n = 16, 4 * 8
