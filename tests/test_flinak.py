@@ -3,8 +3,10 @@ checks and a short NPT run with an MTP through the mtp/lowrank plugin."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -333,8 +335,28 @@ def test_collect_table_and_plot(tmp_path, capsys):
         (d / "density.json").write_text(json.dumps({
             "model": name, "potential": "/x/coulomb_l16_rc5.mtp", "n_radial_params": 512,
             "protocol": "short", "nprod": 30000, "density": {"800": value}}))
+    # the same potential file at two paths (a copy committed elsewhere) is one member; a file
+    # with other content under the same name is another member of the row
+    pots = tmp_path / "pots"
+    for sub, text in (("a", "same"), ("b", "same"), ("c", "other")):
+        (pots / sub).mkdir(parents=True)
+        (pots / sub / "rmf_50.mtplr").write_text(text)
+    for name, sub, rho in (("rmf_a", "a", 1.70), ("rmf_b", "b", 1.72), ("rmf_c", "c", 1.76)):
+        (runs / name).mkdir()
+        (runs / name / "density.json").write_text(json.dumps({
+            "model": name, "potential": str(pots / sub / "rmf_50.mtplr"),
+            "n_radial_params": 252, "protocol": "short", "nprod": 30000,
+            "density": {"800": rep | {"mean": rho}}}))
     collect = _module("collect")
     rows = collect.combine(collect.load_runs([runs]))
+    assert rows["rmf_50"]["members"] == 2 and rows["rmf_50"]["density"][800.0][:3] == (
+        pytest.approx(1.735), pytest.approx(0.025 * 2 ** 0.5), 2)  # (1.71, 1.76)
+    # a recorded digest wins over the file at the path (which may have been overwritten since)
+    rec = json.loads((runs / "rmf_b" / "density.json").read_text())
+    (runs / "rmf_b" / "density.json").write_text(json.dumps(rec | {"potential_sha256": "0" * 64}))
+    assert collect.combine(collect.load_runs([runs]))["rmf_50"]["members"] == 3
+    for name in ("rmf_a", "rmf_b", "rmf_c"):
+        shutil.rmtree(runs / name)
     m, e, n, drifting = rows["coulomb_l16_rc5"]["density"][800.0]
     assert (m, n, drifting) == (pytest.approx(1.739), 1, False) and rows["coulomb_l16_rc5"][
         "runs"] == [3]
@@ -379,6 +401,7 @@ def test_short_mtp_npt_density(tmp_path):
     assert d["correlation_times"] == pytest.approx(21 / (d["tau_ps"] / 0.01))
     assert abs(d["mean"] / TEACHER_DENSITY_1000K - 1.0) < 0.10, d
     assert result["n_radial_params"] == 256 and result["elements"] == list(SPECIES)
+    assert result["potential_sha256"] == hashlib.sha256(Path(POT).read_bytes()).hexdigest()
     # the run used (and keeps) its own copy of the input, safe from edits during the run
     copy = tmp_path / "l08" / "T1000" / "in.flinak_npt"
     assert copy.read_text() == (EXAMPLE / "in.flinak_npt").read_text()

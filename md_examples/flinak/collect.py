@@ -6,8 +6,9 @@ layout (markdown) and a density-vs-temperature plot (PNG).
 
 Every ``density.json`` under the given folders holds one or more runs of one potential. A model
 is one potential file, or an ensemble: files whose names differ only by a trailing ``.<k>`` /
-``_seed<k>`` (``base.0.mtp``, ``base.1.mtp``) are its members (runs that record no potential
-file are grouped by their model name instead). All runs of one member at one temperature, in
+``_seed<k>`` (``base.0.mtp``, ``base.1.mtp``) are its members, told apart by the files' content
+(the same file run from two paths is one member; runs that record no potential file are grouped
+by their model name instead). All runs of one member at one temperature, in
 any number of ``density.json`` files (replicas, later seeds), are pooled as run_npt.py pools
 replicas: the mean of the run means, the error the larger of their spread's standard error and
 the combined within-run error. A model's density is the mean over its members and the +- the
@@ -24,6 +25,8 @@ A dagger marks densities that were still drifting during production (run_npt.py'
 from __future__ import annotations
 
 import argparse
+import functools
+import hashlib
 import json
 import math
 import re
@@ -59,14 +62,33 @@ def load_runs(paths) -> list[dict]:
     return runs
 
 
+def potential_digest(run: dict) -> str | None:
+    """SHA-256 of the run's potential file: recorded by run_npt.py (``potential_sha256``), or,
+    for older records, of the file at the recorded path if it is still there (else None)."""
+    if run.get("potential_sha256"):
+        return run["potential_sha256"]
+    path = Path(run["potential"])
+    if path.is_file():
+        return _file_digest(str(path))
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def _file_digest(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def member_of(run: dict) -> tuple[str, str]:
     """(model row, member) of one run: the potential file (its stem without ``.<k>`` is the
-    model), else the run's model name; the teacher's runs are one row."""
+    model; the member is the file's content, so the same file run from two paths, e.g. a
+    copy committed under results/, is one member), else the run's model name; the teacher's
+    runs are one row."""
     if run.get("teacher"):
         return "teacher", "teacher"
     if run.get("potential"):
-        return model_of(re.sub(r"\.mtp(lr)?$", "", Path(run["potential"]).name)), \
-            run["potential"]
+        model = model_of(re.sub(r"\.mtp(lr)?$", "", Path(run["potential"]).name))
+        digest = potential_digest(run)
+        return model, (f"sha256:{digest}" if digest else run["potential"])
     return model_of(run["model"]), run["model"]
 
 

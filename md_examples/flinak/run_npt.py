@@ -42,6 +42,7 @@ checked before LAMMPS starts; a bad one stops the script with a message and exit
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -394,6 +395,8 @@ def main(argv=None) -> int:
     baseline = (args.baseline or HERE / "ff_coulomb.lmp").resolve() if args.coulomb else None
     results = {"model": name, "teacher": bool(args.teacher),
                "potential": str(args.potential.resolve()) if args.potential else None,
+               "potential_sha256": (hashlib.sha256(args.potential.read_bytes()).hexdigest()
+                                    if args.potential else None),
                "coulomb_baseline": bool(args.coulomb),
                "baseline": str(baseline) if baseline else None,
                "elements": info["elements"], "n_radial_params": info["n_radial_params"],
