@@ -10,7 +10,8 @@ methods use the rank with the closest radial parameter count (R-MF, TF) and MFRA
 "~50 %" ranks are the ones closest to half of the 512 radial parameters.
 
 Every fit is appended to OUT/runs.jsonl as soon as it finishes (the script skips fits already
-there, so it can be stopped and resumed); OUT/table.md is the summary (mean ± std over seeds).
+there, so it can be stopped and resumed); OUT/table.md is the summary (mean ± std over seeds,
+how many fits met the stopping rule, and the compression issue's force-RMSE targets judged).
 Two copies of the script may run on one OUT at once (one per core): each fit is claimed by a
 file OUT/claims/<label>_seed<k> holding the process id before it starts, so the copies share
 the fits; a claim whose process is no longer running is taken over on the next start.
