@@ -65,9 +65,8 @@ def test_table_reports_iterations_and_stopping_rule(bench, tmp_path):
 def test_table_counts_stopped_fits_and_judges_the_targets(bench, tmp_path):
     def rec(label, seed, f, message="reached max_iter = 100"):
         return {"label": label, "seed": seed, "n_radial": 512 if label == "base" else 192,
-                "train_loss": 1e-3,
-                "test_loss": 2e-3, "E_rmse": 0.01, "F_rmse": f, "S_rmse": 1.0, "iters": 100,
-                "message": message}
+                "train_loss": 1e-3, "test_loss": 2e-3, "E_rmse": 0.01, "F_rmse": f,
+                "S_rmse": 1.0, "iters": 100, "message": message}
     rule = "relative decrease over 50 iterations < 0.001"
     runs = {("base", 0): rec("base", 0, 0.20, rule), ("base", 1): rec("base", 1, 0.22, rule),
             ("mf r=4 (opt)", 0): rec("mf r=4 (opt)", 0, 0.21, rule),   # +0.0 %: met
