@@ -212,6 +212,23 @@ def test_compressed_fit_from_an_untrained_template(tmp_path, capsys, pot_path, c
         compress(template, method, **kw)
 
 
+@pytest.mark.parametrize("method, rank", [("mf", "3"), ("rmf", "3"), ("mfra", "3")])
+def test_cli_compress_progress(tmp_path, capsys, pot_path, data_dir_module, method, rank):
+    """`--progress N` prints every N-th refit iteration to stderr; 0 is quiet."""
+    cfg = data_dir_module / "multi_training_20.cfg"
+    args = ["compress", pot_path, "--method", method, "--rank", rank, "--finetune", cfg,
+            "--max-iter", 4, "--threads", 1, "-o", tmp_path / "p.mtplr"]
+    code, _, err = run(capsys, *args, "--progress", 2)
+    assert code == 0, err
+    lines = [ln for ln in err.splitlines() if ln.startswith("compress: iteration")]
+    assert [int(ln.split()[2]) for ln in lines] == [2, 4], err
+    assert all("s/iteration" in ln and "loss" in ln for ln in lines)
+    code, _, err = run(capsys, *args, "--progress", 0)
+    assert code == 0 and "compress: iteration" not in err
+    code, _, err = run(capsys, *args, "--progress", -1)
+    assert code == 2 and "--progress: expected an integer >= 0" in err
+
+
 def test_cli_compress_template(tmp_path, capsys, data_dir_module):
     tmpl = tmp_path / "t.mtp"
     assert run(capsys, "basis", 8, "--species", 3, "-o", tmpl)[0] == 0

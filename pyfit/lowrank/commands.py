@@ -52,6 +52,28 @@ def _load_potential(path, species):
 
 
 # --------------------------------------------------------------------------- compress
+def progress_printer(every: int, stream=None):
+    """A fit callback ``(k, f, ...)`` that prints ``compress: iteration k  loss f  (s per
+    iteration)`` to ``stream`` (default ``sys.stderr``) every ``every`` iterations and never
+    stops the fit; ``None`` for ``every == 0``."""
+    if isinstance(every, bool) or not isinstance(every, int) or every < 0:
+        raise PyfitError(f"--progress: expected an integer >= 0 (0: quiet), found {every!r}")
+    if every == 0:
+        return None
+    last = {"k": 0, "t": time.perf_counter()}
+
+    def callback(k, f, *_):
+        if k % every == 0 and k > last["k"]:
+            now = time.perf_counter()
+            rate = (now - last["t"]) / (k - last["k"])
+            print(f"compress: iteration {k:6d}  loss {f:.6e}  ({rate:.3f} s/iteration)",
+                  file=stream or sys.stderr, flush=True)
+            last.update(k=k, t=now)
+        return False
+
+    return callback
+
+
 def cmd_compress(args) -> int:
     from pyfit.fitting.loss import LossWeights
     from pyfit.lowrank.compress import compress
@@ -82,6 +104,7 @@ def cmd_compress(args) -> int:
                              f"--method {args.method}")
     if args.rank is not None and args.method == "tf":
         raise PyfitError("--method tf takes --ranks r1,r2,r3 (or --compression F), not --rank")
+    progress = progress_printer(args.progress)
     configs = _read_data(args.finetune, names) if args.finetune else None
     t0 = time.perf_counter()
     res = compress(pot, args.method, rank=args.rank, ranks=ranks, compression=args.compression,
@@ -91,7 +114,7 @@ def cmd_compress(args) -> int:
                                        args.stress_weight),
                    n_threads=args.threads, sufficient_descent=args.sufficient_descent,
                    r0=args.r0, delta_r=args.delta_r, every=args.every, seed=args.seed,
-                   species=names)
+                   species=names, callback=progress)
     res.potential.save(args.output)
     info = res.as_dict()
     info.update(output=str(args.output), seconds=round(time.perf_counter() - t0, 3))
@@ -144,6 +167,9 @@ def add_compress_parser(sub) -> None:
     c.add_argument("--stress-weight", type=float, default=0.001)
     c.add_argument("--species", help="element symbols of the species indices, e.g. 'Nb,Mo,Ta,W'")
     c.add_argument("--threads", type=int, default=0, help="0 = all available cores")
+    c.add_argument("--progress", type=int, default=10, metavar="N",
+                   help="with --finetune: print the iteration, loss and seconds per iteration "
+                        "to stderr every N iterations (default 10; 0: quiet)")
     c.add_argument("--json", action="store_true")
     c.add_argument("-o", "--output", type=Path, required=True, help="factored file (.mtplr)")
     c.set_defaults(func=cmd_compress)
