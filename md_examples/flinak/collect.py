@@ -177,12 +177,22 @@ def table(rows: dict, temps, base: str | None) -> str:
     base_row = rows.get(base) if base else None
 
     def dev(row, ref):
+        """The largest |row / ref - 1| over T, in %, ± its error at that T (the two errors
+        combined)."""
         if ref is None or row is ref:
             return "-"
-        d = [abs(row["density"][T][0] / ref["density"][T][0] - 1.0) * 100.0
-             for T in temps if T in row["density"] and T in ref["density"]
-             and row["density"][T][2] and ref["density"][T][2]]
-        return f"{max(d):.2f}%" if d else "-"
+        d = []
+        for T in temps:
+            if T in row["density"] and T in ref["density"] and row["density"][T][2] \
+                    and ref["density"][T][2]:
+                (m, e), (m_ref, e_ref) = row["density"][T][:2], ref["density"][T][:2]
+                ratio = m / m_ref
+                d.append((abs(ratio - 1.0) * 100.0,
+                          ratio * math.hypot(e / m, e_ref / m_ref) * 100.0))
+        if not d:
+            return "-"
+        worst, err = max(d)
+        return f"{worst:.2f} ± {err:.2f}%"
 
     for model, row in sorted(rows.items(), key=order_key):
         members = str(row["members"])
@@ -215,6 +225,8 @@ def table(rows: dict, temps, base: str | None) -> str:
     if any(row["failed_runs"] for row in rows.values()):
         lines.append("\nfailed: LAMMPS stopped (lost atoms / blow-up); such runs are left out "
                      "of the means.")
+    lines.append("\nmax dev.: the largest |model / reference - 1| over the temperatures, ± its "
+                 "error at that temperature (both rows' errors combined).")
     if any(v[3] for row in rows.values() for v in row["density"].values()):
         lines.append("\n† still drifting: the means of the two halves of the production run "
                      "differ by more than 3 errors and 0.5% (not equilibrated, or unstable).")
