@@ -41,6 +41,34 @@ class Counting:
         return self.fun(x)
 
 
+def noisy(fun, rel=1e-12):
+    """``fun`` whose value carries round-off-like noise (a fixed function of x, about ``rel``
+    relative) while its gradient is exact: a loss summed over many terms near its minimum."""
+    def wrapped(x):
+        f, g = fun(x)
+        h = np.frombuffer(np.ascontiguousarray(x).tobytes(), dtype=np.uint64).sum()
+        u = ((int(h) * 2654435761) % 2**32) / 2**32 - 0.5
+        return f + rel * abs(f) * u, g
+    return wrapped
+
+
+@pytest.mark.parametrize("method", ["bfgs", "lbfgs"])
+def test_converges_when_f_differences_are_round_off(method, monkeypatch):
+    """Near the minimum the decrease per step (~1e-13) is below the noise of f; the approximate
+    Wolfe test (derivative-based) still takes the steps to gtol. Without it the search fails."""
+    import pyfit.fitting.optimize as optimize
+
+    fun, x_star = quadratic()
+    res = minimize_bfgs(noisy(fun), np.zeros(30), max_iter=1000, method=method,
+                        options=OptimizerOptions(gtol=1e-8))
+    assert res.status == "converged"
+    np.testing.assert_allclose(res.x, x_star, rtol=0, atol=1e-8)
+    monkeypatch.setattr(optimize, "_F_NOISE", 0.0)
+    res = minimize_bfgs(noisy(fun), np.zeros(30), max_iter=1000, method=method,
+                        options=OptimizerOptions(gtol=1e-8))
+    assert res.status == "line_search_failed"
+
+
 @pytest.mark.parametrize("method", ["bfgs", "lbfgs"])
 def test_quadratic_converges(method):
     fun, x_star = quadratic()

@@ -30,6 +30,12 @@ Algorithm (Nocedal & Wright, *Numerical Optimization*, 2nd ed., algorithms 3.5, 
   whose minimum is 0: least-squares losses start with a sensibly scaled step instead of many
   backtracking evaluations); later steps start from ``alpha = 1``.
 - Pairs with ``s.y <= 1e-10 |s| |y|`` are skipped (the update would lose positive definiteness).
+- Near a minimum the decrease ``c1 a g.d`` can fall below the round-off of ``f`` (a loss
+  summed over many terms is exact to ~1e-14 relative, not 1e-16), and the strong Wolfe test then
+  refuses every step. A point that fails sufficient decrease is still accepted when ``f`` rose
+  by at most ``1e-10 |f|`` and its directional derivative meets the curvature condition and
+  ``g(x + a d).d <= (2 c1 - 1) g.d`` (the approximate Wolfe conditions of Hager and Zhang,
+  SIAM J. Optim. 16, 170 (2005)); away from round-off this never applies.
 - Line-search failure: when the search ends without a point satisfying the strong Wolfe
   conditions it still accepts its lowest point that satisfies sufficient decrease. When no
   point decreases ``f``, the curvature memory is reset (``H = gamma I``) and the iteration is
@@ -54,6 +60,7 @@ __all__ = ["OptimizerOptions", "OptimizerState", "OptimizeResult", "initial_stat
            "reset_memory", "minimize_bfgs", "METHODS"]
 
 METHODS = ("bfgs", "lbfgs")
+_F_NOISE = 1e-10  # relative round-off allowed in f by the approximate Wolfe test
 _STATE_VERSION = 1
 
 
@@ -310,6 +317,16 @@ def _line_search(fun, x, f0, d, dphi0, alpha0, opts: OptimizerOptions):
     def wolfe(p):
         return (p.f <= f0 + opts.c1 * p.alpha * dphi0) and abs(p.dphi) <= -opts.c2 * dphi0
 
+    f_noise = _F_NOISE * abs(f0)
+
+    def approx_wolfe(p):
+        # near a minimum the decrease c1 a g.d falls below the round-off of f: judge the
+        # point by its directional derivative and allow f to rise by round-off (Hager and
+        # Zhang's approximate Wolfe conditions)
+        return (p.g is not None and not p.f > f0 + f_noise
+                and (2.0 * opts.c1 - 1.0) * dphi0 >= p.dphi
+                and abs(p.dphi) <= -opts.c2 * dphi0)
+
     def zoom(lo: _Point, hi: _Point):
         while n_evals < opts.max_ls:
             a, b = sorted((lo.alpha, hi.alpha))
@@ -322,6 +339,8 @@ def _line_search(fun, x, f0, d, dphi0, alpha0, opts: OptimizerOptions):
             if t is None or not (a + 0.1 * width <= t <= b - 0.1 * width):
                 t = 0.5 * (lo.alpha + hi.alpha)
             p = probe(t)
+            if p.f > f0 + opts.c1 * t * dphi0 and approx_wolfe(p):
+                return p
             if p.f > f0 + opts.c1 * t * dphi0 or p.f >= lo.f:
                 hi = p
             else:
@@ -337,6 +356,9 @@ def _line_search(fun, x, f0, d, dphi0, alpha0, opts: OptimizerOptions):
     found = None
     while n_evals < opts.max_ls:
         p = probe(alpha)
+        if p.f > f0 + opts.c1 * alpha * dphi0 and approx_wolfe(p):
+            found = p
+            break
         if p.f > f0 + opts.c1 * alpha * dphi0 or (prev.alpha > 0 and p.f >= prev.f):
             found = zoom(prev, p)
             break
@@ -349,7 +371,7 @@ def _line_search(fun, x, f0, d, dphi0, alpha0, opts: OptimizerOptions):
         t = _cubic_min(prev.alpha, prev.f, prev.dphi, p.alpha, p.f, p.dphi)
         nxt = 4.0 * alpha if t is None else min(4.0 * alpha, max(1.5 * alpha, t))
         prev, alpha = p, nxt
-    if found is not None and wolfe(found):
+    if found is not None and (wolfe(found) or approx_wolfe(found)):
         return found, n_evals, True
     return best, n_evals, False
 
