@@ -651,3 +651,25 @@ def test_active_learning_round_labels_mtp_frames(tmp_path, capsys):
         assert 0 < abs(pred.energy - c.energy) / c.n_atoms < 0.05
         assert 0.01 < np.sqrt(np.mean((pred.forces - c.forces) ** 2)) < 1.0
     assert "MTP - teacher energy" in capsys.readouterr().out
+
+
+def test_result_configs_share_the_core_recipe():
+    """The fits of Table 3 (results/potentials_*/*_core.toml) extend base_core.toml: same data,
+    model, loss and optimizer (but the time limit) as it, their own output and compression."""
+    from pyfit.fitting.config import load_config
+
+    root = EXAMPLE / "results" / "potentials_2026-12-03b" / "base_core.toml"
+    base = load_config(root)
+    assert [Path(p).resolve() for p in base.data.train] == \
+        [EXAMPLE / "data" / "coulomb_core" / f for f in ("train.cfg", "al_base.cfg")]
+    tomls = sorted((EXAMPLE / "results").glob("potentials_*/*_core.toml"))
+    assert len(tomls) == 8
+    for path in tomls:
+        cfg = load_config(path)
+        assert [Path(p).resolve() for p in cfg.data.train] == \
+            [Path(p).resolve() for p in base.data.train], path.name
+        for section in ("model", "loss"):
+            assert getattr(cfg, section) == getattr(base, section), path.name
+        assert cfg.optimizer.seed == 1 and cfg.optimizer.max_iter == 1000
+        assert Path(cfg.output.potential).parent == path.parent
+        assert (cfg.compression is None) == (path == root), path.name

@@ -2,6 +2,12 @@
 
 Example (every key optional except ``data.train`` and ``model.level``; defaults shown)::
 
+    extends = "base.toml"          # optional, before any section: start from the settings of
+                                   # that file (relative to this one; its own relative paths
+                                   # stay relative to it) and change only what this file sets:
+                                   # keys replace the parent's key by key, a [compression] table
+                                   # replaces the parent's whole [compression]. Chains allowed.
+
     [data]
     train = ["train.cfg"]          # one path or a list; relative to the TOML file
     valid = []                     # validation files (errors reported, never fitted)
@@ -53,7 +59,10 @@ Example (every key optional except ``data.train`` and ``model.level``; defaults 
     [compression]                  # optional, passed as a dict to pyfit.lowrank (if installed)
 
 Unknown sections or keys, and values of the wrong type, raise :class:`PyfitError` naming the
-section and key (and listing the allowed keys). Relative paths are relative to the TOML file.
+file, section and key (and listing the allowed keys). Relative paths are relative to the TOML
+file that sets them. A parent that cannot be read, or a cycle of ``extends``, is an error naming
+the files involved. A file that extends a compressed one cannot remove its [compression]: make
+the dense model the parent instead.
 """
 
 from __future__ import annotations
@@ -234,45 +243,45 @@ def _type_name(value) -> str:
             list: "an array", dict: "a table"}.get(type(value), type(value).__name__)
 
 
-def _convert(section: str, key: str, annotation: str, value):
-    where = f"[{section}] {key}"
+def _convert(section: str, key: str, annotation: str, value, source: str = "config"):
+    where = f"{source}: [{section}] {key}"
     if annotation == "int":
         if isinstance(value, bool) or not isinstance(value, int):
-            raise PyfitError(f"config: {where}: expected an integer, found {_type_name(value)} "
+            raise PyfitError(f"{where}: expected an integer, found {_type_name(value)} "
                              f"({value!r})")
         return value
     if annotation == "float":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise PyfitError(f"config: {where}: expected a number, found {_type_name(value)} "
+            raise PyfitError(f"{where}: expected a number, found {_type_name(value)} "
                              f"({value!r})")
         return float(value)
     if annotation == "bool":
         if not isinstance(value, bool):
-            raise PyfitError(f"config: {where}: expected true or false, found "
+            raise PyfitError(f"{where}: expected true or false, found "
                              f"{_type_name(value)} ({value!r})")
         return value
     if annotation == "str":
         if not isinstance(value, str):
-            raise PyfitError(f"config: {where}: expected a string, found {_type_name(value)} "
+            raise PyfitError(f"{where}: expected a string, found {_type_name(value)} "
                              f"({value!r})")
         return value
     if annotation == "list[str]":
         if isinstance(value, str):
             return [value]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise PyfitError(f"config: {where}: expected a string or an array of strings, "
+            raise PyfitError(f"{where}: expected a string or an array of strings, "
                              f"found {value!r}")
         return list(value)
     if annotation == "dict":  # data.file_weights: {pattern: weight}
         if not isinstance(value, dict):
-            raise PyfitError(f"config: {where}: expected a table of file-name patterns and "
+            raise PyfitError(f"{where}: expected a table of file-name patterns and "
                              f"weights, e.g. {{ \"*_Surface.json\" = 10 }}, found "
                              f"{_type_name(value)} ({value!r})")
         out = {}
         for pattern, w in value.items():
             if isinstance(w, bool) or not isinstance(w, (int, float)) or not w >= 0 \
                     or w == float("inf"):
-                raise PyfitError(f"config: {where}: {pattern!r}: expected a finite weight "
+                raise PyfitError(f"{where}: {pattern!r}: expected a finite weight "
                                  f">= 0, found {w!r}")
             out[str(pattern)] = float(w)
         return out
@@ -285,6 +294,9 @@ def config_from_dict(table: dict, base_dir: str | os.PathLike | None = None,
     ``base_dir`` when given). Raises :class:`PyfitError` for unknown or mistyped keys."""
     if not isinstance(table, dict):
         raise PyfitError(f"{source}: expected a table of sections")
+    if "extends" in table:
+        raise PyfitError(f"{source}: 'extends' is read only from TOML files (load_config); "
+                         f"pass the merged settings instead")
     allowed_sections = list(_SECTIONS) + ["compression"]
     cfg = TrainConfig()
     for section, content in table.items():
@@ -302,9 +314,11 @@ def config_from_dict(table: dict, base_dir: str | os.PathLike | None = None,
         values = {}
         for key, value in content.items():
             if key not in fields:
+                hint = (" ('extends' goes at the top of the file, before any [section])"
+                        if key == "extends" else "")
                 raise PyfitError(f"{source}: unknown key {key!r} in [{section}]; allowed keys: "
-                                 f"{', '.join(fields)}")
-            value = _convert(section, key, fields[key].type, value)
+                                 f"{', '.join(fields)}{hint}")
+            value = _convert(section, key, fields[key].type, value, source)
             if base_dir is not None and (section, key) in _PATH_KEYS:
                 value = _resolve(value, base_dir)
             values[key] = value
@@ -338,7 +352,12 @@ def _resolve(value, base_dir):
 
 
 def load_config(path) -> TrainConfig:
-    """Reads and validates a training TOML file."""
+    """Reads and validates a training TOML file (following its ``extends`` chain)."""
+    table = _load_table(Path(path), [])
+    return config_from_dict(table, source=os.fspath(path)).validate()
+
+
+def _read_toml(path: Path, named_by: str = "") -> dict:
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
@@ -347,15 +366,58 @@ def load_config(path) -> TrainConfig:
         except ModuleNotFoundError:
             raise PyfitError("reading TOML needs Python >= 3.11 or the 'tomli' package") from None
     name = os.fspath(path)
+    by = f" (named by 'extends' in {named_by})" if named_by else ""
     try:
         with open(path, "rb") as fh:
-            table = tomllib.load(fh)
+            return tomllib.load(fh)
     except FileNotFoundError:
-        raise MissingFileError(name) from None
+        raise MissingFileError(name, f"no such file{by}") from None
     except IsADirectoryError:
-        raise MissingFileError(name, "is a directory, expected a TOML file") from None
+        raise MissingFileError(name, f"is a directory, expected a TOML file{by}") from None
+    except PermissionError:
+        raise MissingFileError(name, f"permission denied{by}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise FileFormatError(name, None, f"invalid TOML: {exc}") from None
+        raise FileFormatError(name, None, f"invalid TOML: {exc}{by}") from None
     except UnicodeDecodeError:
-        raise FileFormatError(name, None, "not a text file (invalid UTF-8)") from None
-    return config_from_dict(table, base_dir=Path(path).resolve().parent, source=name).validate()
+        raise FileFormatError(name, None, f"not a text file (invalid UTF-8){by}") from None
+
+
+def _load_table(path: Path, chain: list[Path]) -> dict:
+    """The settings of ``path`` merged over those of its ``extends`` parents, with every
+    relative path resolved against the file that set it. ``chain``: the files that led here
+    (child first), for cycle detection and messages."""
+    name = os.fspath(path)
+    table = _read_toml(path, os.fspath(chain[-1]) if chain else "")
+    real = path.resolve()
+    parent_name = table.pop("extends", None)
+    # keys and types of this file alone, so that a mistake names the file that has it
+    config_from_dict(table, base_dir=real.parent, source=name)
+    own = {}
+    for section, content in table.items():
+        own[section] = dict(content)
+        if section == "compression":
+            continue
+        for key, value in content.items():
+            if (section, key) in _PATH_KEYS:
+                own[section][key] = _resolve(value, real.parent)
+    if parent_name is None:
+        return own
+    if not isinstance(parent_name, str) or not parent_name:
+        raise PyfitError(f"{name}: extends: expected the path of another training TOML file "
+                         f"(a non-empty string), found {_type_name(parent_name)} "
+                         f"({parent_name!r})")
+    parent = Path(os.path.expanduser(parent_name))
+    if not parent.is_absolute():
+        parent = real.parent / parent
+    seen = [p.resolve() for p in chain] + [real]
+    if parent.resolve() in seen:
+        loop = " -> ".join(os.fspath(p) for p in [*chain, path, parent])
+        raise PyfitError(f"{name}: extends: cycle of 'extends' ({loop}); expected a chain "
+                         f"that ends in a file without 'extends'")
+    merged = _load_table(parent, [*chain, path])
+    for section, content in own.items():
+        if section == "compression":
+            merged[section] = content
+        else:
+            merged.setdefault(section, {}).update(content)
+    return merged
