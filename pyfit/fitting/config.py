@@ -390,8 +390,9 @@ def _load_table(path: Path, chain: list[Path]) -> dict:
     table = _read_toml(path, os.fspath(chain[-1]) if chain else "")
     real = path.resolve()
     parent_name = table.pop("extends", None)
-    # keys and types of this file alone, so that a mistake names the file that has it
-    config_from_dict(table, base_dir=real.parent, source=name)
+    # keys and types of this file alone, so that a mistake names the file that has it (the
+    # paths are resolved below, once, in the table that is merged)
+    config_from_dict(table, source=name)
     own = {}
     for section, content in table.items():
         own[section] = dict(content)

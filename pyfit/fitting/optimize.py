@@ -339,9 +339,10 @@ def _line_search(fun, x, f0, d, dphi0, alpha0, opts: OptimizerOptions):
             if t is None or not (a + 0.1 * width <= t <= b - 0.1 * width):
                 t = 0.5 * (lo.alpha + hi.alpha)
             p = probe(t)
-            if p.f > f0 + opts.c1 * t * dphi0 and approx_wolfe(p):
+            no_decrease = p.f > f0 + opts.c1 * t * dphi0
+            if no_decrease and approx_wolfe(p):
                 return p
-            if p.f > f0 + opts.c1 * t * dphi0 or p.f >= lo.f:
+            if no_decrease or p.f >= lo.f:
                 hi = p
             else:
                 if abs(p.dphi) <= -opts.c2 * dphi0:
@@ -356,10 +357,11 @@ def _line_search(fun, x, f0, d, dphi0, alpha0, opts: OptimizerOptions):
     found = None
     while n_evals < opts.max_ls:
         p = probe(alpha)
-        if p.f > f0 + opts.c1 * alpha * dphi0 and approx_wolfe(p):
+        no_decrease = p.f > f0 + opts.c1 * alpha * dphi0
+        if no_decrease and approx_wolfe(p):
             found = p
             break
-        if p.f > f0 + opts.c1 * alpha * dphi0 or (prev.alpha > 0 and p.f >= prev.f):
+        if no_decrease or (prev.alpha > 0 and p.f >= prev.f):
             found = zoom(prev, p)
             break
         if abs(p.dphi) <= -opts.c2 * dphi0:
