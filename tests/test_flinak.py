@@ -389,6 +389,22 @@ def test_collect_table_and_plot(tmp_path, capsys):
     assert "no density.json" in capsys.readouterr().err
 
 
+def test_collect_plot_styles_are_distinct():
+    """Every row of the plot gets its own (colour, marker): 13 rows in the committed Table 3
+    repeated matplotlib's 10-colour cycle, so base and MFRA-50 were drawn alike; the teacher
+    is black and the base row drawn thicker."""
+    pytest.importorskip("matplotlib")
+    collect = _module("collect")
+    models = [f"m{k}" for k in range(40)] + ["teacher"]
+    styles = collect.line_styles(models, {"teacher"}, base="m3")
+    pairs = {(s["color"], s["marker"]) for s in styles.values()}
+    assert len(pairs) == len(models)
+    assert len({s["color"] for m, s in styles.items() if m in models[:20]}) == 20
+    assert styles["teacher"]["color"] == "k" and all(
+        s["color"] != "k" for m, s in styles.items() if m != "teacher")
+    assert styles["m3"]["lw"] > styles["m4"]["lw"]
+
+
 @needs_plugin
 def test_short_mtp_npt_density(tmp_path):
     """The example's NPT driver with an MTP: a few hundred steps of 1512 atoms at 1000 K; the

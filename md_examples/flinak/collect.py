@@ -233,10 +233,32 @@ def table(rows: dict, temps, base: str | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(rows: dict, temps, path: Path, title: str) -> None:
+MARKERS = "osD^vP<X>hp*"
+
+
+def line_styles(models: list[str], teachers: set[str], base: str | None) -> dict[str, dict]:
+    """One matplotlib style per model, no two alike: colours from ``tab20`` (20 colours) and
+    markers cycled at a different period, so even tables of more than 20 rows keep the pairs
+    distinct; the teacher rows are black, the base row is drawn with a thicker line."""
+    import matplotlib
+
+    colours = matplotlib.colormaps["tab20"].colors
+    styles, k = {}, 0
+    for model in models:
+        if model in teachers:
+            styles[model] = dict(color="k", marker="D", lw=1.5)
+            continue
+        styles[model] = dict(color=colours[(2 * k) % 20 + (k // 10) % 2], marker=MARKERS[k % 11],
+                             lw=2.2 if model == base else 1.0)
+        k += 1
+    return styles
+
+
+def plot(rows: dict, temps, path: Path, title: str, base: str | None = None) -> None:
     """Left: density vs T with the teacher's reference and the experimental line (the paper's
     figure); right: each model's deviation from the teacher's 50 ps reference in percent, with
-    the +-1 % band of the acceptance, where differences of a few tenths of a percent show."""
+    the +-1 % band of the acceptance, where differences of a few tenths of a percent show. One
+    legend for both panels, to the right of them, so that it hides no point."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -254,14 +276,16 @@ def plot(rows: dict, temps, path: Path, title: str) -> None:
     dx.errorbar(ref_T, [0.0] * len(ref_T), [100.0 * e / m for m, e in TEACHER_REFERENCE.values()],
                 fmt="s", color="0.4", mfc="none", capsize=3)
     n = max(len(rows), 1)
-    for k, (model, row) in enumerate(sorted(rows.items(), key=order_key)):
+    ordered = sorted(rows.items(), key=order_key)
+    styles = line_styles([m for m, _ in ordered], {m for m, r in ordered if r["teacher"]}, base)
+    for k, (model, row) in enumerate(ordered):
         T = np.array(sorted(t for t in row["density"] if row["density"][t][2]))
         if T.size == 0:
             continue
         shift = (k - (n - 1) / 2) * 4.0  # K, so that error bars do not overlap
         m = np.array([row["density"][t][0] for t in T])
         e = np.array([row["density"][t][1] for t in T])
-        style = dict(fmt="o-" if not row["teacher"] else "D-", ms=4, capsize=3, lw=1,
+        style = dict(fmt="-", ms=4, capsize=3, **styles[model],
                      label=f"{model} ({row['n_radial_params']} radial)"
                      if row["n_radial_params"] else model)
         ax.errorbar(T + shift, m, e, **style)
@@ -269,18 +293,20 @@ def plot(rows: dict, temps, path: Path, title: str) -> None:
         if on_ref.any():
             r = np.array([ref[t][0] for t in T[on_ref]])
             dx.errorbar(T[on_ref] + shift, 100.0 * (m[on_ref] / r - 1.0), 100.0 * e[on_ref] / r,
-                        **style)
+                        **{**style, "label": None})
     ax.set_xlabel("T (K)")
     ax.set_ylabel(r"density (g/cm$^3$)")
     ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, loc="upper right")
     dx.set_xlabel("T (K)")
     dx.set_ylabel("density / teacher's 50 ps reference - 1 (%)")
     dx.set_xlim(ax.get_xlim())
     dx.set_ylim(min(-1.5, dx.get_ylim()[0]), max(1.5, dx.get_ylim()[1]))
-    dx.legend(fontsize=7, loc="lower left")
+    handles, labels = ax.get_legend_handles_labels()
+    h2, l2 = dx.get_legend_handles_labels()
+    fig.legend(handles + h2, labels + l2, fontsize=7, loc="center left",
+               bbox_to_anchor=(1.0, 0.5), frameon=False)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -306,7 +332,7 @@ def main(argv=None) -> int:
     text = header + table(rows, temps, args.base)
     args.out.write_text(text)
     print(text, end="")
-    plot(rows, temps, args.png, header.strip().replace("; ", "\n", 1))
+    plot(rows, temps, args.png, header.strip().replace("; ", "\n", 1), args.base)
     print(f"wrote {args.out} and {args.png}")
     return 0
 
