@@ -202,6 +202,27 @@ def cmd_core_table(args) -> int:
     for (a, b), r in sorted(core.r_in.items(), key=lambda kv: kv[1]):
         print(f"{core.pair_name(a, b):8s} r_in {r:.4f} A")
     print(f"-> {args.output}, {include}", file=sys.stderr)
+    return _check_core(core, args.check, args.wall)
+
+
+def _check_core(core, potentials, wall: float) -> int:
+    """``core-table --check``: the dimer screen of every potential; status 1 if a pair fails."""
+    from pyfit.core_repulsion import dimer_walls
+
+    weak = []
+    for path in potentials:
+        for w in dimer_walls(core, path, wall=wall):
+            print(f"{path.name}: {w.pair:8s} barrier {w.barrier:8.2f} eV at {w.r_barrier:.3f} A"
+                  f" {'ok' if w.safe else 'FAILS'}")
+            if not w.safe:
+                weak.append(f"{path}: {w.pair}")
+    if weak:
+        print(f"pyfit core-table: error: the core (A = {core.amplitude:g} eV, w = "
+              f"{core.width:g} A) does not reach {wall:g} eV before the potential's "
+              f"extrapolation pulls the dimer in, for {'; '.join(weak)}; expected a wall: "
+              "rerun with a larger --amplitude (the core is zero on the data, so no refit is "
+              "needed)", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -283,6 +304,12 @@ def build_parser() -> argparse.ArgumentParser:
     ct.add_argument("--width", type=float, default=0.1, help="w, A (default 0.1)")
     ct.add_argument("-o", "--output", type=Path, required=True,
                     help="table file; its pair_coeff lines go to OUTPUT.lmp")
+    ct.add_argument("--check", type=Path, nargs="+", default=[], metavar="POTENTIAL",
+                    help="screen the core against these fitted potentials (isolated dimers "
+                    "walked inwards from r_in): exit status 1 if the potential's extrapolation "
+                    "outruns the core for some pair")
+    ct.add_argument("--wall", type=float, default=10.0,
+                    help="with --check: the barrier (eV) a pair must reach (default 10)")
     ct.set_defaults(func=cmd_core_table)
 
     lc = sub.add_parser("lammps-check", help="tell whether LAMMPS sees pair_style mtp/lowrank")

@@ -20,6 +20,12 @@ already fitted potential; with data reaching below it (close-contact frames), it
 baseline that is subtracted from the labels (``pyfit label --subtract``) and added back in
 LAMMPS. The core is run by LAMMPS's own ``pair_style table`` (``write_table``,
 ``lammps_commands``), and :meth:`CoreRepulsion.energy` is the same function in Python.
+
+"Outgrows any power" is not enough: below ``r_in`` an MTP's extrapolated radial polynomials
+can fall by hundreds of eV within a few tenths of an Å, faster than a 1 eV core rises there,
+and then a pair that gets past the first few eV of the wall collapses (FLiNaK, fourteenth
+session: one of three base fits lost a 1200 K run through a Li-F pair at 0.77 Å).
+:func:`dimer_walls` checks a core against a fitted potential (``pyfit core-table --check``).
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ import numpy as np
 
 from pyfit.errors import PyfitError
 
-__all__ = ["CoreRepulsion", "closest_approach"]
+__all__ = ["CoreRepulsion", "DimerWall", "closest_approach", "dimer_walls"]
 
 
 def closest_approach(configs: Iterable, species: Sequence[str],
@@ -186,3 +192,59 @@ class CoreRepulsion:
         style = "table " if substyle else ""
         return [f"pair_coeff {a + 1} {b + 1} {style}{table} {self.pair_name(a, b)} {r_in!r}"
                 for (a, b), r_in in sorted(self.r_in.items())]
+
+
+@dataclass(frozen=True)
+class DimerWall:
+    """:func:`dimer_walls`' finding for one species pair: walking the isolated dimer inwards
+    from ``r_in``, ``barrier`` (eV) is the highest MTP + core energy reached (relative to
+    ``r_in``) and ``r_barrier`` where; ``safe`` when it reaches the wall height before the
+    energy falls to minus that height or the walk ends."""
+
+    pair: str
+    r_in: float
+    barrier: float
+    r_barrier: float
+    safe: bool
+
+
+def dimer_walls(core: CoreRepulsion, potential, wall: float = 10.0, depth: float = 1.0,
+                step: float = 0.005) -> list[DimerWall]:
+    """Does the core hold against ``potential``'s extrapolation below the data? For each pair
+    with a core, an isolated dimer is brought from ``r_in`` inwards in ``step`` Å steps, down to
+    ``depth`` Å below ``r_in`` (the table's extent, :meth:`CoreRepulsion.write_table`), and
+    ``E(r) = E_MTP(r) - E_MTP(r_in) + E_core(r)`` is followed: the pair is safe when E reaches
+    ``wall`` eV (a barrier no thermal collision crosses) before it falls to ``-wall`` or the
+    walk ends. ``potential``: an :class:`pyfit.MTP` (species in the core's order) or its file.
+
+    A screen, not a proof: in a melt the pair's neighbours change the many-body energy and a
+    baseline (e.g. Coulomb) adds its own slope, which is why the default wall is ~100 kT at
+    1200 K. A pair that fails needs a larger ``amplitude`` (or a smaller ``width``); the core
+    is zero on the data, so changing its shape below ``r_in`` needs no refit.
+    """
+    from ase import Atoms
+
+    from pyfit.potential import MTP
+
+    if not (wall > 0 and depth > 0 and 0 < step <= depth):
+        raise PyfitError(f"dimer_walls: wall {wall}, depth {depth}, step {step}: expected "
+                         "positive numbers with step <= depth")
+    if not isinstance(potential, MTP):
+        potential = MTP.load(potential, species=list(core.species))
+    found = []
+    for (a, b), r_in in sorted(core.r_in.items()):
+        rs = r_in - np.arange(0.0, depth + 0.5 * step, step)
+        rs = rs[rs > 0.05]
+        energies = np.empty(rs.size)
+        for k, r in enumerate(rs):
+            dimer = Atoms([core.species[a], core.species[b]], positions=[[0, 0, 0], [r, 0, 0]])
+            energies[k] = potential.evaluate(dimer).energy
+        total = energies - energies[0] + core.energy(rs, a, b)
+        end = rs.size
+        out = np.flatnonzero((total >= wall) | (total <= -wall))
+        if out.size:
+            end = out[0] + 1
+        k = int(np.argmax(total[:end]))
+        found.append(DimerWall(core.pair_name(a, b), r_in, float(total[k]), float(rs[k]),
+                               bool(total[end - 1] >= wall)))
+    return found

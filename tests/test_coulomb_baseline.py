@@ -205,10 +205,13 @@ def test_lammps_overlay_is_mtp_plus_coulomb(where, baseline, sample, tmp_path):
 
 
 @needs_lammps
-def test_core_baseline_is_coulomb_plus_core(sample):
+@pytest.mark.parametrize("baseline, amplitude", [("ff_coulomb_core.lmp", 1.0),
+                                                 ("ff_coulomb_core_stiff.lmp", 10.0)])
+def test_core_baseline_is_coulomb_plus_core(sample, baseline, amplitude):
     """ff_coulomb_core.lmp = ff_coulomb.lmp + the cores of core.table.lmp (pyfit's
     CoreRepulsion through LAMMPS's pair_style table): zero on the data (the cores start
-    below every pair's closest approach), the analytic core on a close Li-F pair."""
+    below every pair's closest approach), the analytic core on a close Li-F pair.
+    ff_coulomb_core_stiff.lmp: the same with A = 10 eV (core_stiff.table)."""
     from pyfit.core_repulsion import CoreRepulsion
 
     r_in = {}
@@ -217,7 +220,7 @@ def test_core_baseline_is_coulomb_plus_core(sample):
             t = line.split()
             r_in[(int(t[1]) - 1, int(t[2]) - 1)] = float(t[6])
     assert len(r_in) == 10
-    core = CoreRepulsion(SPECIES, r_in)
+    core = CoreRepulsion(SPECIES, r_in, amplitude=amplitude)
     close = sample[0].copy()  # the nearest Li-F pair pushed to 0.95 A along its bond
     li = np.flatnonzero(close.types == 0)
     f = np.flatnonzero(close.types == 3)
@@ -227,7 +230,7 @@ def test_core_baseline_is_coulomb_plus_core(sample):
     r = np.linalg.norm(d, axis=2)
     a, b = np.unravel_index(np.argmin(r), r.shape)
     close.positions[li[a]] = close.positions[f[b]] - d[a, b] / r[a, b] * 0.95
-    with labeller("ff_coulomb_core.lmp") as with_core, labeller("ff_coulomb.lmp") as without:
+    with labeller(baseline) as with_core, labeller("ff_coulomb.lmp") as without:
         for c in sample:
             assert core.energy_forces(c)[0] == 0.0
             assert with_core.label_one(c).energy == pytest.approx(without.label_one(c).energy,

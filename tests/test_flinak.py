@@ -14,9 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pyfit.cli import main as cli_main
 from pyfit.configuration import Configuration
+from pyfit.core_repulsion import CoreRepulsion, dimer_walls
 from pyfit.errors import MissingFileError, PyfitError
-from pyfit.io.dataset import read_configurations
+from pyfit.io.dataset import read_configurations, write_configurations
 from pyfit.io.lammps_dump import read_lammps_dump, read_lammps_log, thermo_labels
 
 from flinak_helpers import HAVE_LAMMPS, labeller, load_script, needs_lammps, needs_plugin
@@ -405,6 +407,67 @@ def test_collect_plot_styles_are_distinct():
     assert styles["m3"]["lw"] > styles["m4"]["lw"]
 
 
+def _example_core(amplitude: float) -> CoreRepulsion:
+    """The FLiNaK cores (r_in of core.table.lmp) with amplitude ``amplitude`` eV."""
+    r_in = {}
+    for line in (EXAMPLE / "core.table.lmp").read_text().splitlines():
+        if line.startswith("pair_coeff"):
+            t = line.split()
+            r_in[(int(t[1]) - 1, int(t[2]) - 1)] = float(t[6])
+    assert len(r_in) == 10
+    return CoreRepulsion(SPECIES, r_in, amplitude=amplitude)
+
+
+def test_core_screen_flags_the_member_that_collapsed(tmp_path):
+    """base_core.3 lost its 1200 K run (fourteenth session): a Li-F pair fell through the 1 eV
+    core to 0.77 A, pulled in by the MTP's extrapolated polynomials. The dimer screen flags
+    exactly that pair of that member with the committed 1 eV core, passes the other members,
+    and passes every committed FLiNaK potential with the 10 eV core of
+    ff_coulomb_core_stiff.lmp (whose table is this core's)."""
+    results = EXAMPLE / "results"
+    soft = _example_core(1.0)
+    soft.write_table(tmp_path / "soft.table")
+    assert (tmp_path / "soft.table").read_text() == (EXAMPLE / "core.table").read_text()
+    walls = {w.pair: w for w in dimer_walls(soft, results / "potentials_2026-12-03b" /
+                                            "base_core.3.mtp")}
+    assert not walls["Li_F"].safe and walls["Li_F"].barrier < 5.0
+    assert all(w.safe for pair, w in walls.items() if pair != "Li_F")
+    for k in ("", ".2"):
+        assert all(w.safe for w in dimer_walls(soft, results / "potentials_2026-12-03b" /
+                                               f"base_core{k}.mtp"))
+    stiff = _example_core(10.0)
+    stiff.write_table(tmp_path / "stiff.table")
+    assert (tmp_path / "stiff.table").read_text() == (EXAMPLE / "core_stiff.table").read_text()
+    potentials = sorted(results.glob("potentials_*/*.mtp")) + sorted(
+        results.glob("potentials_*/*.mtplr"))
+    assert len(potentials) >= 20
+    weak = [(p.name, w.pair) for p in potentials for w in dimer_walls(stiff, p) if not w.safe]
+    assert weak == []
+    ff = (EXAMPLE / "ff_coulomb_core_stiff.lmp").read_text()
+    assert "core_table index ${ff_dir}/core_stiff.table" in ff
+    assert "include ${ff_dir}/ff_coulomb_core.lmp" in ff
+
+
+def test_cli_core_table_check(tmp_path, capsys):
+    """pyfit core-table --check: exit status 1 and a message naming the potential and the
+    pair when the core does not hold, 0 with a larger --amplitude."""
+    pair = Configuration(positions=np.array([[5.0, 5.0, 5.0], [6.13375, 5.0, 5.0]]),
+                         types=np.array([0, 3]), cell=20.0 * np.eye(3))
+    pair.energy = 0.0
+    write_configurations(tmp_path / "pair.cfg", [pair])  # Li-F 1.13375 A: r_in 1.0837
+    pot = EXAMPLE / "results" / "potentials_2026-12-03b" / "base_core.3.mtp"
+    args = ["core-table", str(tmp_path / "pair.cfg"), "--species", "Li,Na,K,F",
+            "-o", str(tmp_path / "core.table"), "--check", str(pot)]
+    assert cli_main(args) == 1
+    captured = capsys.readouterr()
+    assert "Li_F     r_in 1.0837 A" in captured.out and "FAILS" in captured.out
+    assert f"{pot}: Li_F" in captured.err and "larger --amplitude" in captured.err
+    assert cli_main(args + ["--amplitude", "10"]) == 0
+    assert "FAILS" not in capsys.readouterr().out
+    with pytest.raises(PyfitError, match="step <= depth"):
+        dimer_walls(_example_core(1.0), pot, step=2.0)
+
+
 @needs_plugin
 def test_short_mtp_npt_density(tmp_path):
     """The example's NPT driver with an MTP: a few hundred steps of 1512 atoms at 1000 K; the
@@ -576,8 +639,6 @@ def test_train_all_active_learning_rounds(tmp_path):
 
 
 def _al_start(tmp_path):
-    from pyfit.io.dataset import write_configurations
-
     frames = read_configurations(SAMPLE, species=SPECIES)
     frames[0].features["config_type"] = "T1400_npt"
     frames[1].features["config_type"] = "T1000_npt"
