@@ -60,3 +60,17 @@ def labeller(ff_name: str):
     from pyfit.teacher import LammpsLabeller
 
     return LammpsLabeller(EXAMPLE / ff_name, species=SPECIES, atom_style="charge")
+
+
+def example_core(amplitude: float = 1.0):
+    """The FLiNaK example's cores (``r_in`` of md_examples/flinak/core.table.lmp) as a
+    ``CoreRepulsion`` with amplitude ``amplitude`` eV."""
+    from pyfit.core_repulsion import CoreRepulsion
+
+    r_in = {}
+    for line in (EXAMPLE / "core.table.lmp").read_text().splitlines():
+        if line.startswith("pair_coeff"):
+            t = line.split()
+            r_in[(int(t[1]) - 1, int(t[2]) - 1)] = float(t[6])
+    assert len(r_in) == 10
+    return CoreRepulsion(SPECIES, r_in, amplitude=amplitude)

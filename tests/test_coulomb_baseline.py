@@ -16,7 +16,7 @@ from pyfit.errors import PyfitError
 from pyfit.io.dataset import read_configurations
 from pyfit.teacher import subtract_labels
 
-from flinak_helpers import EXAMPLE, labeller, load_script, needs_lammps
+from flinak_helpers import EXAMPLE, example_core, labeller, load_script, needs_lammps
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
@@ -212,15 +212,7 @@ def test_core_baseline_is_coulomb_plus_core(sample, baseline, amplitude):
     CoreRepulsion through LAMMPS's pair_style table): zero on the data (the cores start
     below every pair's closest approach), the analytic core on a close Li-F pair.
     ff_coulomb_core_stiff.lmp: the same with A = 10 eV (core_stiff.table)."""
-    from pyfit.core_repulsion import CoreRepulsion
-
-    r_in = {}
-    for line in (EXAMPLE / "core.table.lmp").read_text().splitlines():
-        if line.startswith("pair_coeff"):
-            t = line.split()
-            r_in[(int(t[1]) - 1, int(t[2]) - 1)] = float(t[6])
-    assert len(r_in) == 10
-    core = CoreRepulsion(SPECIES, r_in, amplitude=amplitude)
+    core = example_core(amplitude)
     close = sample[0].copy()  # the nearest Li-F pair pushed to 0.95 A along its bond
     li = np.flatnonzero(close.types == 0)
     f = np.flatnonzero(close.types == 3)

@@ -16,12 +16,13 @@ import pytest
 
 from pyfit.cli import main as cli_main
 from pyfit.configuration import Configuration
-from pyfit.core_repulsion import CoreRepulsion, dimer_walls
+from pyfit.core_repulsion import dimer_walls
 from pyfit.errors import MissingFileError, PyfitError
 from pyfit.io.dataset import read_configurations, write_configurations
 from pyfit.io.lammps_dump import read_lammps_dump, read_lammps_log, thermo_labels
 
-from flinak_helpers import HAVE_LAMMPS, labeller, load_script, needs_lammps, needs_plugin
+from flinak_helpers import (HAVE_LAMMPS, example_core, labeller, load_script, needs_lammps,
+                            needs_plugin)
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
@@ -407,17 +408,6 @@ def test_collect_plot_styles_are_distinct():
     assert styles["m3"]["lw"] > styles["m4"]["lw"]
 
 
-def _example_core(amplitude: float) -> CoreRepulsion:
-    """The FLiNaK cores (r_in of core.table.lmp) with amplitude ``amplitude`` eV."""
-    r_in = {}
-    for line in (EXAMPLE / "core.table.lmp").read_text().splitlines():
-        if line.startswith("pair_coeff"):
-            t = line.split()
-            r_in[(int(t[1]) - 1, int(t[2]) - 1)] = float(t[6])
-    assert len(r_in) == 10
-    return CoreRepulsion(SPECIES, r_in, amplitude=amplitude)
-
-
 def test_core_screen_flags_the_member_that_collapsed(tmp_path):
     """base_core.3 lost its 1200 K run (fourteenth session): a Li-F pair fell through the 1 eV
     core to 0.77 A, pulled in by the MTP's extrapolated polynomials. The dimer screen flags
@@ -425,7 +415,7 @@ def test_core_screen_flags_the_member_that_collapsed(tmp_path):
     and passes every committed FLiNaK potential with the 10 eV core of
     ff_coulomb_core_stiff.lmp (whose table is this core's)."""
     results = EXAMPLE / "results"
-    soft = _example_core(1.0)
+    soft = example_core(1.0)
     soft.write_table(tmp_path / "soft.table")
     assert (tmp_path / "soft.table").read_text() == (EXAMPLE / "core.table").read_text()
     walls = {w.pair: w for w in dimer_walls(soft, results / "potentials_2026-12-03b" /
@@ -435,7 +425,7 @@ def test_core_screen_flags_the_member_that_collapsed(tmp_path):
     for k in ("", ".2"):
         assert all(w.safe for w in dimer_walls(soft, results / "potentials_2026-12-03b" /
                                                f"base_core{k}.mtp"))
-    stiff = _example_core(10.0)
+    stiff = example_core(10.0)
     stiff.write_table(tmp_path / "stiff.table")
     assert (tmp_path / "stiff.table").read_text() == (EXAMPLE / "core_stiff.table").read_text()
     potentials = sorted(results.glob("potentials_*/*.mtp")) + sorted(
@@ -465,7 +455,7 @@ def test_cli_core_table_check(tmp_path, capsys):
     assert cli_main(args + ["--amplitude", "10"]) == 0
     assert "FAILS" not in capsys.readouterr().out
     with pytest.raises(PyfitError, match="step <= depth"):
-        dimer_walls(_example_core(1.0), pot, step=2.0)
+        dimer_walls(example_core(1.0), pot, step=2.0)
 
 
 @needs_plugin

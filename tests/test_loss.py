@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from pyfit import MTP
-from pyfit.configuration import Configuration
 from pyfit.errors import PyfitError
 from pyfit.fitting.loss import Loss, LossWeights
 from test_evaluator import random_model, random_structure
