@@ -233,7 +233,8 @@ def table(rows: dict, temps, base: str | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-MARKERS = "osD^vP<X>hp*"
+# 11 markers, coprime to the 20 colours: a (colour, marker) pair repeats only after 220 rows
+MARKERS = "osD^vP<X>hp"
 
 
 def line_styles(models: list[str], teachers: set[str], base: str | None) -> dict[str, dict]:
@@ -248,7 +249,8 @@ def line_styles(models: list[str], teachers: set[str], base: str | None) -> dict
         if model in teachers:
             styles[model] = dict(color="k", marker="D", lw=1.5)
             continue
-        styles[model] = dict(color=colours[(2 * k) % 20 + (k // 10) % 2], marker=MARKERS[k % 11],
+        styles[model] = dict(color=colours[(2 * k) % 20 + (k // 10) % 2],
+                             marker=MARKERS[k % len(MARKERS)],
                              lw=2.2 if model == base else 1.0)
         k += 1
     return styles
