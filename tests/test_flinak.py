@@ -319,10 +319,10 @@ def test_collect_table_and_plot(tmp_path, capsys):
                 for T in (800.0, 1000.0, 1200.0)}
         (d / "density.json").write_text(json.dumps({
             "model": name, "teacher": teacher, "n_radial_params": nrad, "protocol": "short",
-            "nprod": 3000, "density": dens, "date": "today", "machine": "m", "cpus": 2}))
+            "nprod": 30000, "density": dens, "date": "today", "machine": "m", "cpus": 2}))
     (runs / "tf_50.0").mkdir()
     (runs / "tf_50.0" / "density.json").write_text(json.dumps({
-        "model": "tf_50.0", "n_radial_params": 252, "protocol": "short", "nprod": 3000,
+        "model": "tf_50.0", "n_radial_params": 252, "protocol": "short", "nprod": 30000,
         "density": {"800": {"failed": "ERROR: Lost atoms: original 1512 current 1510"}}}))
     # one potential measured in two density.json files (a 2-replica run at 800 K, one more run
     # at 800 K under another name): pooled as one member of the row named by the file
@@ -350,8 +350,16 @@ def test_collect_table_and_plot(tmp_path, capsys):
             "model": name, "potential": str(pots / sub / "rmf_50.mtplr"),
             "n_radial_params": 252, "protocol": "short", "nprod": 30000,
             "density": {"800": rep | {"mean": rho}}}))
+    # a --full run (200 ps) of the base_core potential is a row of its own, not pooled with
+    # its 30 ps runs
+    (runs / "base_core_full").mkdir()
+    (runs / "base_core_full" / "density.json").write_text(json.dumps({
+        "model": "base_core_full", "potential": "/x/coulomb_l16_rc5.mtp", "n_radial_params": 512,
+        "protocol": "full", "nprod": 200000, "density": {"800": rep | {"mean": 1.75}}}))
     collect = _module("collect")
     rows = collect.combine(collect.load_runs([runs]))
+    assert rows["coulomb_l16_rc5 (200 ps)"]["density"][800.0][:3] == (1.75, 0.002, 1)
+    assert rows["coulomb_l16_rc5 (200 ps)"]["protocol"] == "full (200 ps)"
     assert rows["rmf_50"]["members"] == 2 and rows["rmf_50"]["density"][800.0][:3] == (
         pytest.approx(1.735), pytest.approx(0.025 * 2 ** 0.5), 2)  # (1.71, 1.76)
     # a recorded digest wins over the file at the path (which may have been overwritten since)
@@ -382,6 +390,8 @@ def test_collect_table_and_plot(tmp_path, capsys):
     assert "| 2.91 ± 0.51% |" in rows["mf_50"]
     assert "both rows' errors combined" in table
     assert "| 1 (3 runs per T) | 512 | 1.739 ± 0.002 | - | - |" in rows["coulomb_l16_rc5"]
+    assert "| 1 | 512 | 1.750 ± 0.002 | - | - |" in rows["coulomb_l16_rc5 (200 ps)"]
+    assert "protocol full (200 ps), short (30 ps);" in table
     # without a teacher run of the same protocol: deviations from the 50 ps reference (1.748)
     alone = collect.table({"m": collect.combine(collect.load_runs([runs / "base_core"]))[
         "coulomb_l16_rc5"]}, [800.0], None)
@@ -475,6 +485,8 @@ def test_short_mtp_npt_density(tmp_path):
     assert d["correlation_times"] == pytest.approx(21 / (d["tau_ps"] / 0.01))
     assert abs(d["mean"] / TEACHER_DENSITY_1000K - 1.0) < 0.10, d
     assert result["n_radial_params"] == 256 and result["elements"] == list(SPECIES)
+    # the record says how LAMMPS was run (the speed depends on the MPI ranks)
+    assert Path(result["lmp"].split()[-1]).name == "lmp" and result["jobs"] == 1
     assert result["potential_sha256"] == hashlib.sha256(Path(POT).read_bytes()).hexdigest()
     # the run used (and keeps) its own copy of the input, safe from edits during the run
     copy = tmp_path / "l08" / "T1000" / "in.flinak_npt"
@@ -490,7 +502,9 @@ def test_npt_replicas_run_concurrently(tmp_path):
                 "--blocks", "2", "--replicas", "3", "--jobs", "2", "--seed", "11",
                 "--workdir", tmp_path, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
-    d = json.loads((tmp_path / "rep" / "density.json").read_text())["density"]["1000"]
+    record = json.loads((tmp_path / "rep" / "density.json").read_text())
+    assert record["jobs"] == 2
+    d = record["density"]["1000"]
     reps = d["replicas"]
     assert [x["seed"] for x in reps] == [11, 12, 13]
     means = np.array([x["mean"] for x in reps])

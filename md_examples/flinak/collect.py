@@ -20,6 +20,8 @@ The last columns give the largest deviation from the teacher (its same-protocol 
 them its 50 ps reference) over the temperatures, in percent, and that of the ensemble mean from
 the base MTP row (``--base``).
 A dagger marks densities that were still drifting during production (run_npt.py's ``drift``).
+Runs whose production length differs from the most common one (``--full``'s 200 ps among
+30 ps runs) are rows of their own, named with their length (``base_core (200 ps)``).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import json
 import math
 import re
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -117,13 +119,32 @@ def pooled(results: list[dict], combine_replicas) -> tuple[dict | None, int, int
     return (reps[0] if len(reps) == 1 else combine_replicas(reps)), len(reps), failed
 
 
+def main_length(runs) -> int | None:
+    """The table's production length (steps): the most common one among the runs (on a tie,
+    the shorter)."""
+    lengths = Counter(r.get("nprod") for r in runs)
+    return min(lengths, key=lambda n: (-lengths[n], n or 0)) if lengths else None
+
+
+def row_of(run: dict, main_nprod) -> tuple[str, str]:
+    """(row, member) of one run: ``member_of``'s row, with the production length appended
+    (``base (200 ps)``) when the run's differs from the table's, so that runs of another
+    protocol (``--full``) are neither pooled with the others nor compared as if they were."""
+    model, member = member_of(run)
+    if run.get("nprod") != main_nprod:
+        model += f" ({run['nprod'] / 1000:g} ps)" if run.get("nprod") else " (? ps)"
+    return model, member
+
+
 def combine(runs) -> dict:
     """{model: {"n_radial_params", "members", "runs", "density": {T: (mean, err, members,
-    drifting)}, "protocol", "teacher", "failed_runs"}}."""
+    drifting)}, "protocol", "teacher", "failed_runs"}}; runs with a production length other
+    than the most common one make rows of their own (``row_of``)."""
     combine_replicas = _combine_replicas()
     groups = defaultdict(lambda: defaultdict(list))
+    main_nprod = main_length(runs)
     for r in runs:
-        model, member = member_of(r)
+        model, member = row_of(r, main_nprod)
         groups[model][member].append(r)
     rows = {}
     for model, members in groups.items():
@@ -202,7 +223,7 @@ def table(rows: dict, temps, base: str | None) -> str:
             members += f" ({per_T} runs per T)"
         if row["failed_runs"]:
             members += f" ({row['failed_runs']} run(s) failed)"
-        cells = ["teacher (same protocol)" if row["teacher"] else model,
+        cells = ["teacher (same protocol)" if model == "teacher" else model,
                  members, str(row["n_radial_params"] or "-")]
         for T in temps:
             if T in row["density"]:

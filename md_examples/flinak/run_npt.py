@@ -405,6 +405,7 @@ def main(argv=None) -> int:
                "replicas": args.replicas, "seed": args.seed,
                "ensemble": "NVT" if nvt else "NPT", "nvt_density": args.nvt_density,
                "atoms": 1512, "machine": os.uname().nodename, "cpus": os.cpu_count(),
+               "lmp": " ".join(lmp), "jobs": args.jobs,
                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), key: {}}
     runs = []
     for T in args.temperatures:
