@@ -178,6 +178,7 @@ def combine(runs) -> dict:
                        "protocol": ",".join(sorted({f"{r['protocol']} ({r['nprod'] / 1000:g} ps)"
                                                     for r in every})),
                        "teacher": bool(every[0].get("teacher")),
+                       "other_length": every[0].get("nprod") != main_nprod,
                        "failed_runs": failed}
     return rows
 
@@ -243,6 +244,10 @@ def table(rows: dict, temps, base: str | None) -> str:
     if "teacher" not in rows:
         lines.append("\nmax dev. vs teacher: against the teacher's 50 ps reference (no teacher run "
                      "with this protocol given).")
+    if any(row.get("other_length") for row in rows.values()):
+        lines.append("\n(N ps): runs of another production length, a row of their own; their "
+                     "deviations are from the teacher and base rows above, whose runs are of the "
+                     "most common length.")
     if any(row["failed_runs"] for row in rows.values()):
         lines.append("\nfailed: LAMMPS stopped (lost atoms / blow-up); such runs are left out "
                      "of the means.")
