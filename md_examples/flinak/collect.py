@@ -126,13 +126,18 @@ def main_length(runs) -> int | None:
     return min(lengths, key=lambda n: (-lengths[n], n or 0)) if lengths else None
 
 
+def length_label(nprod: int | None) -> str:
+    """A production length in steps as picoseconds (1 fs steps): ``200 ps``."""
+    return f"{nprod / 1000:g} ps" if nprod else "? ps"
+
+
 def row_of(run: dict, main_nprod) -> tuple[str, str]:
     """(row, member) of one run: ``member_of``'s row, with the production length appended
     (``base (200 ps)``) when the run's differs from the table's, so that runs of another
     protocol (``--full``) are neither pooled with the others nor compared as if they were."""
     model, member = member_of(run)
     if run.get("nprod") != main_nprod:
-        model += f" ({run['nprod'] / 1000:g} ps)" if run.get("nprod") else " (? ps)"
+        model += f" ({length_label(run.get('nprod'))})"
     return model, member
 
 
@@ -175,7 +180,7 @@ def combine(runs) -> dict:
         rows[model] = {"n_radial_params": nrad.pop() if len(nrad) == 1 else None,
                        "members": len(members), "density": dens,
                        "runs": sorted(set(nruns.values())),
-                       "protocol": ",".join(sorted({f"{r['protocol']} ({r['nprod'] / 1000:g} ps)"
+                       "protocol": ",".join(sorted({f"{r['protocol']} ({length_label(r['nprod'])})"
                                                     for r in every})),
                        "teacher": bool(every[0].get("teacher")),
                        "other_length": every[0].get("nprod") != main_nprod,
