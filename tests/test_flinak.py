@@ -357,9 +357,8 @@ def test_collect_table_and_plot(tmp_path, capsys):
         "model": "base_core_full", "potential": "/x/coulomb_l16_rc5.mtp", "n_radial_params": 512,
         "protocol": "full", "nprod": 200000, "density": {"800": rep | {"mean": 1.75}}}))
     collect = _module("collect")
-    collect._warn_unverified.cache_clear()
     rows = collect.combine(collect.load_runs([runs]))
-    # /x/coulomb_l16_rc5.mtp is gone and the records carry no digest: said, once per record
+    # /x/coulomb_l16_rc5.mtp is gone and the records carry no digest: said for each record
     err = capsys.readouterr().err
     assert err.count("the potential /x/coulomb_l16_rc5.mtp no longer exists") == 3, err
     assert "rmf_50.mtplr no longer exists" not in err

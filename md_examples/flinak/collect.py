@@ -90,20 +90,14 @@ def member_of(run: dict) -> tuple[str, str]:
     if run.get("potential"):
         model = model_of(re.sub(r"\.mtp(lr)?$", "", Path(run["potential"]).name))
         digest = potential_digest(run)
-        if digest is None:
-            _warn_unverified(run["potential"], run.get("_file", "?"))
+        if digest is None:  # a copy of another member's file would count twice
+            print(f"collect.py: warning: {run.get('_file', '?')}: the potential "
+                  f"{run['potential']} no longer exists and the record has no potential_sha256: "
+                  "its runs are one member identified by that path (if the file was a copy of "
+                  "another member's, add that file's potential_sha256 to the record)",
+                  file=sys.stderr)
         return model, (f"sha256:{digest}" if digest else run["potential"])
     return model_of(run["model"]), run["model"]
-
-
-@functools.lru_cache(maxsize=None)
-def _warn_unverified(potential: str, record: str) -> None:
-    """Once per record: a member known only by a path that no longer exists may be a copy of
-    another member (run from its training folder, say), which would then count twice."""
-    print(f"collect.py: warning: {record}: the potential {potential} no longer exists and the "
-          "record has no potential_sha256: its runs are one member identified by that path "
-          "(if the file was a copy of another member's, add that file's potential_sha256 to the "
-          "record)", file=sys.stderr)
 
 
 def _combine_replicas():
