@@ -749,7 +749,7 @@ def test_result_configs_share_the_core_recipe():
     assert [Path(p).resolve() for p in base.data.train] == \
         [EXAMPLE / "data" / "coulomb_core" / f for f in ("train.cfg", "al_base.cfg")]
     tomls = sorted((EXAMPLE / "results").glob("potentials_*/*_core.toml"))
-    assert len(tomls) == 8
+    assert len(tomls) == 9
     for path in tomls:
         cfg = load_config(path)
         assert [Path(p).resolve() for p in cfg.data.train] == \
