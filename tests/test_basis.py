@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from math import factorial
 from pathlib import Path
 
@@ -77,16 +76,12 @@ def read_mlip_basis(path):
             ints("alpha_moment_mapping"), n_moments, K)
 
 
-def test_generation_time_level_28():
-    """Runs first so that its (uncached) level-28 basis is reused by the later tests."""
+def test_level_28_generated_once_then_cached():
+    """Runs first so that its (uncached) level-28 basis is reused by the later tests. (No time
+    bound here: a timed unit test fails on a loaded machine; speed belongs in bench/.)"""
     generate_basis.cache_clear()
-    t0 = time.perf_counter()
     basis = generate_basis(28)
-    elapsed = time.perf_counter() - t0
-    print(f"generate_basis(28): {elapsed:.2f} s, {basis.alpha_index_times_count} times, "
-          f"{basis.alpha_moments_count} moments")
-    assert elapsed < 20.0  # loose sanity bound, not a benchmark
-    assert generate_basis(28) is basis  # cached
+    assert generate_basis(28) is basis
 
 
 def test_deterministic():

@@ -407,6 +407,34 @@ def test_collect_table_and_plot(tmp_path, capsys):
     assert "no density.json" in capsys.readouterr().err
 
 
+def test_committed_table3_is_what_the_readme_command_collects(tmp_path):
+    """results/table3.md (and the table in the README) is what the README's section-4 command
+    makes from the committed records, and that command names every results/npt_* folder."""
+    pytest.importorskip("matplotlib")
+    import shlex
+
+    readme = (EXAMPLE / "README.md").read_text()
+    block = readme.split("## 4. Table 3 and the plot (current)")[1].split("```bash")[1]
+    args = shlex.split(block.split("```")[0].replace("\\\n", " "))
+    assert args[:2] == ["python", "collect.py"]
+    folders = [a for a in args[2:] if a.startswith("results/npt_")]
+    committed = sorted(f"results/{p.name}" for p in (EXAMPLE / "results").glob("npt_*")
+                       if p.is_dir())
+    assert sorted(folders) == committed
+    table = (EXAMPLE / "results" / "table3.md").read_text()
+    assert table.strip() in readme
+    # members are told apart by the potential's recorded digest, never by a path on this machine
+    for record in (EXAMPLE / "results").glob("npt_*/**/density.json"):
+        run = json.loads(record.read_text())
+        assert not run.get("potential") or run.get("potential_sha256"), record
+    collect = _module("collect")
+    out = tmp_path / "table3.md"
+    assert collect.main([str(EXAMPLE / f) for f in folders] + [
+        "--base", args[args.index("--base") + 1], "--out", str(out),
+        "--png", str(tmp_path / "t.png")]) == 0
+    assert out.read_text() == table
+
+
 def test_collect_plot_styles_are_distinct():
     """Every row of the plot gets its own (colour, marker): 13 rows in the committed Table 3
     repeated matplotlib's 10-colour cycle, so base and MFRA-50 were drawn alike; the teacher
@@ -570,6 +598,8 @@ def test_model_configs(sample):
         assert 0.9 < m.min_dist < 1.2
         assert [os.path.normpath(p) for p in cfg.data.train] == \
             [os.path.normpath(EXAMPLE / "data" / "train.cfg")]
+        # MFRA (from scratch or from the base) gets twice the base's iterations (README)
+        assert cfg.optimizer.max_iter == (2000 if path.stem.startswith("mfra") else 1000)
         suffix = ".mtp" if cfg.compression is None else ".mtplr"  # MLIP / MTP-LOWRANK
         assert Path(cfg.output.potential).name == path.stem + suffix
         if template is None:
@@ -759,3 +789,28 @@ def test_result_configs_share_the_core_recipe():
         assert cfg.optimizer.seed == 1 and cfg.optimizer.max_iter == 1000
         assert Path(cfg.output.potential).parent == path.parent
         assert (cfg.compression is None) == (path == root), path.name
+
+
+def test_mfra_continuation_configs_restart_the_mfra_fits():
+    """results/potentials_2026-12-05/*_x2.toml: the base_core recipe started from a committed
+    MFRA-from-scratch potential (model.init) at its own rank (r0 = r_max: no augmentation)."""
+    from dataclasses import replace
+
+    from pyfit.fitting.config import load_config
+    from pyfit.io.lowrank_file import read_lowrank
+
+    base = load_config(EXAMPLE / "results" / "potentials_2026-12-03b" / "base_core.toml")
+    tomls = sorted((EXAMPLE / "results" / "potentials_2026-12-05").glob("*_x2.toml"))
+    assert [t.stem for t in tomls] == ["mfra_50_core_x2", "mfra_opt_core_x2"]
+    for path, rank, origin in zip(tomls, (5, 8), ("potentials_2026-12-02h/mfra_50_core",
+                                                  "potentials_2026-12-03b/mfra_opt_core")):
+        cfg = load_config(path)
+        start = EXAMPLE / "results" / f"{origin}.mtplr"
+        assert Path(cfg.model.init).resolve() == start, path.name
+        assert replace(cfg.model, init="") == base.model and cfg.loss == base.loss
+        assert [Path(p).resolve() for p in cfg.data.train] == \
+            [Path(p).resolve() for p in base.data.train], path.name
+        assert cfg.optimizer.max_iter == 1000
+        c = cfg.compression
+        assert (c["method"], c["r0"], c["r_max"]) == ("mfra", rank, rank), path.name
+        assert read_lowrank(start).factors.rank == rank
