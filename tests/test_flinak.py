@@ -814,3 +814,32 @@ def test_mfra_continuation_configs_restart_the_mfra_fits():
         c = cfg.compression
         assert (c["method"], c["r0"], c["r_max"]) == ("mfra", rank, rank), path.name
         assert read_lowrank(start).factors.rank == rank
+
+
+def test_mfra_2000_iteration_members_follow_the_workflow_recipe():
+    """results/potentials_2026-12-05b: members 2 and 3 of the mfra_opt_core_x2 row, fitted from
+    scratch with models/mfra_opt.toml's schedule and 2000 iterations on base_core's data, model
+    and loss; the committed files are the rank-8 potentials the NPT records ran."""
+    from pyfit.fitting.config import load_config
+    from pyfit.io.lowrank_file import read_lowrank
+
+    folder = EXAMPLE / "results" / "potentials_2026-12-05b"
+    base = load_config(EXAMPLE / "results" / "potentials_2026-12-03b" / "base_core.toml")
+    workflow = load_config(EXAMPLE / "models" / "mfra_opt.toml")
+    cfg = load_config(folder / "mfra_opt_core_2000.toml")
+    assert cfg.model == base.model and cfg.loss == base.loss
+    assert [Path(p).resolve() for p in cfg.data.train] == \
+        [Path(p).resolve() for p in base.data.train]
+    assert cfg.optimizer.max_iter == workflow.optimizer.max_iter == 2000
+    assert cfg.compression == workflow.compression
+    digests = {}
+    for k in (2, 3):
+        path = folder / f"mfra_opt_core_x2.{k}.mtplr"
+        assert read_lowrank(path).factors.rank == 8
+        digests[hashlib.sha256(path.read_bytes()).hexdigest()] = k
+    ran = {}
+    for record in (EXAMPLE / "results").glob("npt_*/*/density.json"):
+        run = json.loads(record.read_text())
+        if run.get("potential_sha256") in digests:
+            ran.setdefault(digests[run["potential_sha256"]], set()).update(map(int, run["density"]))
+    assert ran == {2: {800, 1000, 1200}, 3: {800, 1000, 1200}}
