@@ -769,6 +769,11 @@ def test_active_learning_round_labels_mtp_frames(tmp_path, capsys):
     assert "MTP - teacher energy" in capsys.readouterr().out
 
 
+def _train_paths(cfg) -> list[Path]:
+    """A fit config's training files, resolved (configs name them relative to their folder)."""
+    return [Path(p).resolve() for p in cfg.data.train]
+
+
 def test_result_configs_share_the_core_recipe():
     """The fits of Table 3 (results/potentials_*/*_core.toml) extend base_core.toml: same data,
     model, loss and optimizer (but the time limit) as it, their own output and compression."""
@@ -776,14 +781,13 @@ def test_result_configs_share_the_core_recipe():
 
     root = EXAMPLE / "results" / "potentials_2026-12-03b" / "base_core.toml"
     base = load_config(root)
-    assert [Path(p).resolve() for p in base.data.train] == \
-        [EXAMPLE / "data" / "coulomb_core" / f for f in ("train.cfg", "al_base.cfg")]
+    assert _train_paths(base) == [EXAMPLE / "data" / "coulomb_core" / f
+                                  for f in ("train.cfg", "al_base.cfg")]
     tomls = sorted((EXAMPLE / "results").glob("potentials_*/*_core.toml"))
     assert len(tomls) == 9
     for path in tomls:
         cfg = load_config(path)
-        assert [Path(p).resolve() for p in cfg.data.train] == \
-            [Path(p).resolve() for p in base.data.train], path.name
+        assert _train_paths(cfg) == _train_paths(base), path.name
         for section in ("model", "loss"):
             assert getattr(cfg, section) == getattr(base, section), path.name
         assert cfg.optimizer.seed == 1 and cfg.optimizer.max_iter == 1000
@@ -808,8 +812,7 @@ def test_mfra_continuation_configs_restart_the_mfra_fits():
         start = EXAMPLE / "results" / f"{origin}.mtplr"
         assert Path(cfg.model.init).resolve() == start, path.name
         assert replace(cfg.model, init="") == base.model and cfg.loss == base.loss
-        assert [Path(p).resolve() for p in cfg.data.train] == \
-            [Path(p).resolve() for p in base.data.train], path.name
+        assert _train_paths(cfg) == _train_paths(base), path.name
         assert cfg.optimizer.max_iter == 1000
         c = cfg.compression
         assert (c["method"], c["r0"], c["r_max"]) == ("mfra", rank, rank), path.name
@@ -828,8 +831,7 @@ def test_mfra_2000_iteration_members_follow_the_workflow_recipe():
     workflow = load_config(EXAMPLE / "models" / "mfra_opt.toml")
     cfg = load_config(folder / "mfra_opt_core_2000.toml")
     assert cfg.model == base.model and cfg.loss == base.loss
-    assert [Path(p).resolve() for p in cfg.data.train] == \
-        [Path(p).resolve() for p in base.data.train]
+    assert _train_paths(cfg) == _train_paths(base)
     assert cfg.optimizer.max_iter == workflow.optimizer.max_iter == 2000
     assert cfg.compression == workflow.compression
     digests = {}
