@@ -819,25 +819,30 @@ def test_mfra_continuation_configs_restart_the_mfra_fits():
         assert read_lowrank(start).factors.rank == rank
 
 
-def test_mfra_2000_iteration_members_follow_the_workflow_recipe():
-    """results/potentials_2026-12-05b: members 2 and 3 of the mfra_opt_core_x2 row, fitted from
-    scratch with models/mfra_opt.toml's schedule and 2000 iterations on base_core's data, model
-    and loss; the committed files are the rank-8 potentials the NPT records ran."""
+@pytest.mark.parametrize("folder, name, rank", [
+    ("potentials_2026-12-05b", "mfra_opt", 8),
+    ("potentials_2026-12-05c", "mfra_50", 5),
+])
+def test_mfra_2000_iteration_members_follow_the_workflow_recipe(folder, name, rank):
+    """results/potentials_2026-12-05b (rank 8) and _05c (rank 5): members 2 and 3 of the
+    <name>_core_x2 rows, fitted from scratch with models/<name>.toml's schedule and 2000
+    iterations on base_core's data, model and loss; the committed files are the potentials
+    the NPT records ran."""
     from pyfit.fitting.config import load_config
     from pyfit.io.lowrank_file import read_lowrank
 
-    folder = EXAMPLE / "results" / "potentials_2026-12-05b"
+    folder = EXAMPLE / "results" / folder
     base = load_config(EXAMPLE / "results" / "potentials_2026-12-03b" / "base_core.toml")
-    workflow = load_config(EXAMPLE / "models" / "mfra_opt.toml")
-    cfg = load_config(folder / "mfra_opt_core_2000.toml")
+    workflow = load_config(EXAMPLE / "models" / f"{name}.toml")
+    cfg = load_config(folder / f"{name}_core_2000.toml")
     assert cfg.model == base.model and cfg.loss == base.loss
     assert _train_paths(cfg) == _train_paths(base)
     assert cfg.optimizer.max_iter == workflow.optimizer.max_iter == 2000
     assert cfg.compression == workflow.compression
     digests = {}
     for k in (2, 3):
-        path = folder / f"mfra_opt_core_x2.{k}.mtplr"
-        assert read_lowrank(path).factors.rank == 8
+        path = folder / f"{name}_core_x2.{k}.mtplr"
+        assert read_lowrank(path).factors.rank == rank
         digests[hashlib.sha256(path.read_bytes()).hexdigest()] = k
     ran = {}
     for record in (EXAMPLE / "results").glob("npt_*/*/density.json"):
