@@ -819,6 +819,47 @@ def test_mfra_continuation_configs_restart_the_mfra_fits():
         assert read_lowrank(start).factors.rank == rank
 
 
+def _first_loss(log: Path) -> float:
+    """The loss at iteration 0 of a ``pyfit train`` progress table (its committed stdout)."""
+    for line in log.read_text().splitlines():
+        fields = line.split()
+        if len(fields) > 2 and fields[:2] == ["0", "0"]:
+            return float(fields[2])
+    raise AssertionError(f"{log}: no iteration-0 row")
+
+
+def test_mfra_frombase_continuation_restarts_each_frombase_member():
+    """results/potentials_2026-12-05d: each mfra_50_frombase member (pyfit compress of a trained
+    base, 1000 fine-tuning iterations) continued with base_core's recipe at its rank 5 (r0 =
+    r_max); the TOML starts member 1, members 2 and 3 are the same run with --init of their own
+    member. Each continuation starts where its member's fine-tune ended (its compress log)."""
+    from dataclasses import replace
+
+    from pyfit.fitting.config import load_config
+    from pyfit.io.lowrank_file import read_lowrank
+
+    folder = EXAMPLE / "results" / "potentials_2026-12-05d"
+    origin = EXAMPLE / "results" / "potentials_2026-12-03"
+    base = load_config(EXAMPLE / "results" / "potentials_2026-12-03b" / "base_core.toml")
+    cfg = load_config(folder / "mfra_50_frombase_x2.toml")
+    assert Path(cfg.model.init).resolve() == origin / "mfra_50_frombase.mtplr"
+    assert replace(cfg.model, init="") == base.model and cfg.loss == base.loss
+    assert _train_paths(cfg) == _train_paths(base)
+    assert cfg.optimizer.max_iter == 1000
+    c = cfg.compression
+    assert (c["method"], c["r0"], c["r_max"]) == ("mfra", 5, 5)
+    for k in ("", ".2", ".3"):
+        assert read_lowrank(origin / f"mfra_50_frombase{k}.mtplr").factors.rank == 5
+        assert read_lowrank(folder / f"mfra_50_frombase_x2{k}.mtplr").factors.rank == 5
+        log = (folder / f"mfra_50_frombase_x2{k}.train.log").read_text()
+        assert "max_iter after 1000 iterations" in log, k
+    for k in (".2", ".3"):  # the linear re-solve at the start may only lower the loss a little
+        tuned = (origin / f"mfra_50_frombase{k}.compress.log").read_text()
+        end = float(tuned.split("after 1000 iterations")[1].split()[0])
+        start = _first_loss(folder / f"mfra_50_frombase_x2{k}.train.log")
+        assert 0.9 * end < start <= end, k
+
+
 @pytest.mark.parametrize("folder, name, rank", [
     ("potentials_2026-12-05b", "mfra_opt", 8),
     ("potentials_2026-12-05c", "mfra_50", 5),
