@@ -795,28 +795,34 @@ def test_result_configs_share_the_core_recipe():
         assert (cfg.compression is None) == (path == root), path.name
 
 
-def test_mfra_continuation_configs_restart_the_mfra_fits():
-    """results/potentials_2026-12-05/*_x2.toml: the base_core recipe started from a committed
-    MFRA-from-scratch potential (model.init) at its own rank (r0 = r_max: no augmentation)."""
+def _assert_mfra_continuation(path: Path, start: Path, rank: int) -> None:
+    """The fit config ``path`` is base_core.toml's recipe (data, model, loss, 1000 iterations)
+    started from the committed MFRA potential ``start`` at its own rank (r0 = r_max = rank: no
+    augmentation)."""
     from dataclasses import replace
 
     from pyfit.fitting.config import load_config
     from pyfit.io.lowrank_file import read_lowrank
 
     base = load_config(EXAMPLE / "results" / "potentials_2026-12-03b" / "base_core.toml")
+    cfg = load_config(path)
+    assert Path(cfg.model.init).resolve() == start, path.name
+    assert replace(cfg.model, init="") == base.model and cfg.loss == base.loss, path.name
+    assert _train_paths(cfg) == _train_paths(base), path.name
+    assert cfg.optimizer.max_iter == 1000, path.name
+    c = cfg.compression
+    assert (c["method"], c["r0"], c["r_max"]) == ("mfra", rank, rank), path.name
+    assert read_lowrank(start).factors.rank == rank, start.name
+
+
+def test_mfra_continuation_configs_restart_the_mfra_fits():
+    """results/potentials_2026-12-05/*_x2.toml: the base_core recipe started from a committed
+    MFRA-from-scratch potential (model.init) at its own rank (r0 = r_max: no augmentation)."""
     tomls = sorted((EXAMPLE / "results" / "potentials_2026-12-05").glob("*_x2.toml"))
     assert [t.stem for t in tomls] == ["mfra_50_core_x2", "mfra_opt_core_x2"]
     for path, rank, origin in zip(tomls, (5, 8), ("potentials_2026-12-02h/mfra_50_core",
                                                   "potentials_2026-12-03b/mfra_opt_core")):
-        cfg = load_config(path)
-        start = EXAMPLE / "results" / f"{origin}.mtplr"
-        assert Path(cfg.model.init).resolve() == start, path.name
-        assert replace(cfg.model, init="") == base.model and cfg.loss == base.loss
-        assert _train_paths(cfg) == _train_paths(base), path.name
-        assert cfg.optimizer.max_iter == 1000
-        c = cfg.compression
-        assert (c["method"], c["r0"], c["r_max"]) == ("mfra", rank, rank), path.name
-        assert read_lowrank(start).factors.rank == rank
+        _assert_mfra_continuation(path, EXAMPLE / "results" / f"{origin}.mtplr", rank)
 
 
 def _first_loss(log: Path) -> float:
@@ -833,21 +839,12 @@ def test_mfra_frombase_continuation_restarts_each_frombase_member():
     base, 1000 fine-tuning iterations) continued with base_core's recipe at its rank 5 (r0 =
     r_max); the TOML starts member 1, members 2 and 3 are the same run with --init of their own
     member. Each continuation starts where its member's fine-tune ended (its compress log)."""
-    from dataclasses import replace
-
-    from pyfit.fitting.config import load_config
     from pyfit.io.lowrank_file import read_lowrank
 
     folder = EXAMPLE / "results" / "potentials_2026-12-05d"
     origin = EXAMPLE / "results" / "potentials_2026-12-03"
-    base = load_config(EXAMPLE / "results" / "potentials_2026-12-03b" / "base_core.toml")
-    cfg = load_config(folder / "mfra_50_frombase_x2.toml")
-    assert Path(cfg.model.init).resolve() == origin / "mfra_50_frombase.mtplr"
-    assert replace(cfg.model, init="") == base.model and cfg.loss == base.loss
-    assert _train_paths(cfg) == _train_paths(base)
-    assert cfg.optimizer.max_iter == 1000
-    c = cfg.compression
-    assert (c["method"], c["r0"], c["r_max"]) == ("mfra", 5, 5)
+    _assert_mfra_continuation(folder / "mfra_50_frombase_x2.toml",
+                              origin / "mfra_50_frombase.mtplr", 5)
     for k in ("", ".2", ".3"):
         assert read_lowrank(origin / f"mfra_50_frombase{k}.mtplr").factors.rank == 5
         assert read_lowrank(folder / f"mfra_50_frombase_x2{k}.mtplr").factors.rank == 5
