@@ -429,10 +429,62 @@ def test_committed_table3_is_what_the_readme_command_collects(tmp_path):
         assert not run.get("potential") or run.get("potential_sha256"), record
     collect = _module("collect")
     out = tmp_path / "table3.md"
-    assert collect.main([str(EXAMPLE / f) for f in folders] + [
-        "--base", args[args.index("--base") + 1], "--out", str(out),
-        "--png", str(tmp_path / "t.png")]) == 0
+    argv = [str(EXAMPLE / a) if a in folders else a for a in args[2:]]
+    argv[argv.index("--out") + 1] = str(out)
+    argv[argv.index("--png") + 1] = str(tmp_path / "t.png")
+    assert collect.main(argv) == 0
     assert out.read_text() == table
+    # the README's command names the row of every model the workflow fits (models/*.toml),
+    # and the committed table says whether each meets the targets
+    accepted = args[args.index("--accept") + 1:]
+    accepted = accepted[:next((k for k, a in enumerate(accepted) if a.startswith("--")),
+                              len(accepted))]
+    methods = {m.split("_")[0] + "_" + m.split("_")[1] for m in accepted if m != "base_core"}
+    assert "base_core" in accepted and methods == {
+        f"{m}_{r}" for m in ("mf", "mfra", "rmf", "tf") for r in ("opt", "50")}
+    assert "Targets, for the row of each model" in table
+
+
+def test_collect_acceptance_verdicts(tmp_path, capsys):
+    """The targets table: a row is within a target at every temperature (with or without its
+    error), outside it, or incomplete; rows are named by --accept, and a name that is no row
+    is an error naming the rows there are."""
+    collect = _module("collect")
+
+    def row(*dens):
+        return {"members": 3, "n_radial_params": 240, "teacher": False,
+                "density": {T: (m, e, 3, False) for T, (m, e) in zip((800.0, 1000.0), dens)}}
+
+    ref = row((1.750, 0.0), (1.650, 0.0))
+    temps = [800.0, 1000.0]
+    # 1.757 / 1.750 - 1 = 0.40 %, error 0.001 / 1.750 = 0.057 %
+    assert collect.verdict(row((1.757, 0.001), (1.650, 0.001)), ref, temps, 0.5) == \
+        "yes (0.40 ± 0.06% at 800 K)"
+    assert collect.verdict(row((1.757, 0.003), (1.650, 0.001)), ref, temps, 0.5).startswith(
+        "yes, by less than its error (0.40 ± 0.17%")
+    assert collect.verdict(row((1.750, 0.001), (1.660, 0.003)), ref, temps, 0.5).startswith(
+        "no, by less than its error (0.61 ± 0.18% at 1000 K)")
+    assert collect.verdict(row((1.750, 0.001), (1.640, 0.001)), ref, temps, 0.5).startswith(
+        "no (0.61 ± 0.06% at 1000 K)")
+    assert collect.verdict(row((1.750, 0.001)), ref, temps, 0.5) == "incomplete (no 1000 K)"
+    rows = {"base": ref | {"members": 1, "n_radial_params": 512},
+            "mf_50": row((1.757, 0.001), (1.650, 0.001))}
+    text = collect.acceptance(rows, temps, "base", ["base", "mf_50"], 1.0, 0.5)
+    # no teacher row: its 50 ps reference, 1.748 ± 0.004 / 1.644 ± 0.004; 1.650 / 1.644 - 1 =
+    # 0.36 %, ± 1.0036 * 0.004 / 1.644 = 0.24 %
+    assert "| base | 1 | 512 | yes (0.36 ± 0.24% at 1000 K) | - |" in text
+    # 1.757 / 1.748 - 1 = 0.51 %, ± 1.0051 * hypot(0.001 / 1.757, 0.004 / 1.748) = 0.24 %
+    assert "| mf_50 | 3 | 240 | yes (0.51 ± 0.24% at 800 K) | yes (0.40 ± 0.06% at 800 K) |" \
+        in text
+    runs = tmp_path / "runs" / "a"
+    runs.mkdir(parents=True)
+    (runs / "density.json").write_text(json.dumps({
+        "model": "a", "protocol": "short", "nprod": 30000, "n_radial_params": 512,
+        "density": {"800": {"mean": 1.75, "err": 0.002, "drift": 0.0}}}))
+    assert collect.main([str(runs), "--out", str(tmp_path / "t.md"), "--png",
+                         str(tmp_path / "t.png"), "--accept", "a", "b"]) == 2
+    assert "--accept: no row named b in these runs (rows: a)" in capsys.readouterr().err
+    assert not (tmp_path / "t.md").exists()
 
 
 def test_collect_plot_styles_are_distinct():

@@ -22,6 +22,10 @@ the base MTP row (``--base``).
 A dagger marks densities that were still drifting during production (run_npt.py's ``drift``).
 Runs whose production length differs from the most common one (``--full``'s 200 ps among
 30 ps runs) are rows of their own, named with their length (``base_core (200 ps)``).
+``--accept ROW ...`` names the row that stands for each model (a table keeps superseded fits
+and other protocols too): a second table says whether each is within 1 % of the teacher and
+0.5 % of the base at every temperature (``--teacher-target``, ``--base-target``), and the plot
+shows those rows and the teacher only.
 """
 
 from __future__ import annotations
@@ -199,33 +203,91 @@ def order_key(item):
     return (row["teacher"], row["n_radial_params"] is None, -(row["n_radial_params"] or 0), model)
 
 
+def teacher_row(rows: dict) -> dict:
+    """The teacher's row of the same protocol, or its 50 ps reference densities when the runs
+    have none."""
+    if "teacher" in rows:
+        return rows["teacher"]
+    return {"density": {float(T): (rho, err, 1, False)
+                        for T, (rho, err) in TEACHER_REFERENCE.items()}}
+
+
+def deviations(row: dict, ref: dict, temps) -> dict[float, tuple[float, float]]:
+    """{T: (|row / ref - 1| in %, its error in %)} at each T where both rows have a density
+    (the two rows' errors combined)."""
+    out = {}
+    for T in temps:
+        if T in row["density"] and T in ref["density"] and row["density"][T][2] \
+                and ref["density"][T][2]:
+            (m, e), (m_ref, e_ref) = row["density"][T][:2], ref["density"][T][:2]
+            ratio = m / m_ref
+            out[T] = (abs(ratio - 1.0) * 100.0, ratio * math.hypot(e / m, e_ref / m_ref) * 100.0)
+    return out
+
+
+def max_deviation(row: dict, ref: dict | None, temps) -> tuple[float, float] | None:
+    """The largest |row / ref - 1| over T, in %, ± its error at that T; None without a
+    reference (or for the reference itself) or a common temperature."""
+    if ref is None or row is ref:
+        return None
+    d = deviations(row, ref, temps)
+    return max(d.values()) if d else None
+
+
+def verdict(row: dict, ref: dict, temps, target: float) -> str:
+    """Whether ``row`` is within ``target`` % of ``ref`` at every temperature, with the largest
+    deviation: ``yes`` (every deviation plus its error within), ``yes, by less than its error``
+    (every deviation within, not every one with its error added), ``no, by less than its
+    error`` (a deviation outside, but every deviation minus its error within), ``no``; or
+    ``incomplete`` when a temperature has no density in either row."""
+    d = deviations(row, ref, temps)
+    missing = [T for T in temps if T not in d]
+    if missing:
+        return "incomplete (no " + ", ".join(f"{T:g} K" for T in missing) + ")"
+    if all(dev + err <= target for dev, err in d.values()):
+        word = "yes"
+    elif all(dev <= target for dev, _ in d.values()):
+        word = "yes, by less than its error"
+    elif all(dev - err <= target for dev, err in d.values()):
+        word = "no, by less than its error"
+    else:
+        word = "no"
+    T = max(d, key=lambda t: d[t])
+    return f"{word} ({d[T][0]:.2f} ± {d[T][1]:.2f}% at {T:g} K)"
+
+
+def acceptance(rows: dict, temps, base: str | None, accepted: list[str],
+               teacher_target: float = 1.0, base_target: float = 0.5) -> str:
+    """Markdown: for each row in ``accepted`` (the model of each method and rank that stands
+    for it), whether its density is within ``teacher_target`` % of the teacher and
+    ``base_target`` % of the base row at every temperature of the table."""
+    teacher = teacher_row(rows)
+    base_row = rows.get(base) if base else None
+    lines = [f"| model | members | radial params | within {teacher_target:g}% of the teacher "
+             f"| within {base_target:g}% of the base |", "|---|---|---|---|---|"]
+    for model in accepted:
+        row = rows[model]
+        to_base = "-" if base_row is None or row is base_row else \
+            verdict(row, base_row, temps, base_target)
+        lines.append(f"| {model} | {row['members']} | {row['n_radial_params'] or '-'} | "
+                     f"{verdict(row, teacher, temps, teacher_target)} | {to_base} |")
+    lines.append(f"\nwithin: at every temperature ({', '.join(f'{T:g}' for T in temps)} K), "
+                 "the largest deviation in brackets; 'by less than its error': the deviation "
+                 "and the deviation plus (yes) or minus (no) its error fall on opposite sides of "
+                 "the target. The error is the table's ± (over members), both rows' combined.")
+    return "\n".join(lines) + "\n"
+
+
 def table(rows: dict, temps, base: str | None) -> str:
     heads = ["model", "members", "radial params"] + [f"{T:g} K" for T in temps] + \
         ["max dev. vs teacher", "max dev. vs base"]
     lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
-    teacher = rows.get("teacher")
-    if teacher is None:  # no teacher run with this protocol: its 50 ps reference densities
-        teacher = {"density": {float(T): (rho, err, 1, False)
-                               for T, (rho, err) in TEACHER_REFERENCE.items()}}
+    teacher = teacher_row(rows)
     base_row = rows.get(base) if base else None
 
     def dev(row, ref):
-        """The largest |row / ref - 1| over T, in %, ± its error at that T (the two errors
-        combined)."""
-        if ref is None or row is ref:
-            return "-"
-        d = []
-        for T in temps:
-            if T in row["density"] and T in ref["density"] and row["density"][T][2] \
-                    and ref["density"][T][2]:
-                (m, e), (m_ref, e_ref) = row["density"][T][:2], ref["density"][T][:2]
-                ratio = m / m_ref
-                d.append((abs(ratio - 1.0) * 100.0,
-                          ratio * math.hypot(e / m, e_ref / m_ref) * 100.0))
-        if not d:
-            return "-"
-        worst, err = max(d)
-        return f"{worst:.2f} ± {err:.2f}%"
+        worst = max_deviation(row, ref, temps)
+        return "-" if worst is None else f"{worst[0]:.2f} ± {worst[1]:.2f}%"
 
     for model, row in sorted(rows.items(), key=order_key):
         members = str(row["members"])
@@ -355,6 +417,12 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=Path("table3.md"))
     p.add_argument("--png", type=Path, default=Path("density_vs_T.png"))
     p.add_argument("--base", default="base", help="model name of the base MTP row")
+    p.add_argument("--accept", nargs="+", metavar="ROW", help="the rows that stand for each "
+                   "model (method and rank): a second table says whether each is within "
+                   "--teacher-target of the teacher and --base-target of the base at every "
+                   "temperature, and the plot shows these rows and the teacher only")
+    p.add_argument("--teacher-target", type=float, default=1.0, metavar="PERCENT")
+    p.add_argument("--base-target", type=float, default=0.5, metavar="PERCENT")
     args = p.parse_args(argv)
     runs = load_runs(args.paths)
     if not runs:
@@ -362,6 +430,11 @@ def main(argv=None) -> int:
               "run_npt.py first)", file=sys.stderr)
         return 2
     rows = combine(runs)
+    unknown = [m for m in args.accept or [] if m not in rows]
+    if unknown:
+        print(f"collect.py: error: --accept: no row named {', '.join(unknown)} in these runs "
+              f"(rows: {', '.join(sorted(rows))})", file=sys.stderr)
+        return 2
     temps = sorted({T for row in rows.values() for T in row["density"]})
     info = max(runs, key=lambda r: r.get("date", ""))  # the latest run
     protocols = sorted({row["protocol"] for row in rows.values()})
@@ -369,9 +442,16 @@ def main(argv=None) -> int:
               f" {info.get('date', '?')} on {info.get('machine', '?')} "
               f"({info.get('cpus', '?')} CPUs)\n\n")
     text = header + table(rows, temps, args.base)
+    shown = rows
+    if args.accept:
+        text += ("\nTargets, for the row of each model: within "
+                 f"{args.teacher_target:g}% of the teacher and {args.base_target:g}% of the base "
+                 f"({args.base})\n\n") + acceptance(rows, temps, args.base, args.accept,
+                                                    args.teacher_target, args.base_target)
+        shown = {m: r for m, r in rows.items() if m in args.accept or r["teacher"]}
     args.out.write_text(text)
     print(text, end="")
-    plot(rows, temps, args.png, header.strip().replace("; ", "\n", 1), args.base)
+    plot(shown, temps, args.png, header.strip().replace("; ", "\n", 1), args.base)
     print(f"wrote {args.out} and {args.png}")
     return 0
 
