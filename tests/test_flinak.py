@@ -940,3 +940,27 @@ def test_mfra_2000_iteration_members_follow_the_workflow_recipe(folder, name, ra
         if run.get("potential_sha256") in digests:
             ran.setdefault(digests[run["potential_sha256"]], set()).update(map(int, run["density"]))
     assert ran == {2: {800, 1000, 1200}, 3: {800, 1000, 1200}}
+
+
+def test_npt_2026_12_07_records_ran_the_committed_potentials():
+    """results/npt_2026-12-07 (README there): the 1000 / 1200 K runs of the three
+    mfra_50_frombase_x2 members and the 200 ps run of mfra_50_core_x2.3 at 1200 K ran the
+    committed files (by SHA-256) with the 10 eV core, the protocol the design fixed, and none
+    of them lost atoms."""
+    results = EXAMPLE / "results"
+    fb = results / "potentials_2026-12-05d"
+    expected = {f"mfra50fbx2_{k}_stiff_{T}": (fb / f"mfra_50_frombase_x2{sfx}.mtplr", T, 30000,
+                                              801)
+                for k, sfx in ((1, ""), (2, ".2"), (3, ".3")) for T in (1000, 1200)}
+    expected["mfra502000_3_full_stiff_1200"] = (
+        results / "potentials_2026-12-05c" / "mfra_50_core_x2.3.mtplr", 1200, 200000, 802)
+    folder = results / "npt_2026-12-07"
+    assert sorted(p.name for p in folder.iterdir() if p.is_dir()) == sorted(expected)
+    for name, (pot, T, nprod, seed) in expected.items():
+        run = json.loads((folder / name / "density.json").read_text())
+        assert run["potential_sha256"] == hashlib.sha256(pot.read_bytes()).hexdigest(), name
+        assert run["baseline"].endswith("ff_coulomb_core_stiff.lmp") and run["coulomb_baseline"]
+        assert (run["nprod"], run["seed"], list(run["density"])) == (nprod, seed, [str(T)])
+        result = run["density"][str(T)]
+        assert "failed" not in result and result["samples"] == nprod // 10 + 1, name
+        assert 0.9 * 1.534 < result["mean"] < 1.1 * 1.644, name
