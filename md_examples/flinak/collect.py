@@ -274,7 +274,8 @@ def acceptance(rows: dict, temps, base: str | None, accepted: list[str],
     lines.append(f"\nwithin: at every temperature ({', '.join(f'{T:g}' for T in temps)} K), "
                  "the largest deviation in brackets; 'by less than its error': the deviation "
                  "and the deviation plus (yes) or minus (no) its error fall on opposite sides of "
-                 "the target. The error is the table's ± (over members), both rows' combined.")
+                 "the target. The error is the table's ± (over members, or a single member's pooled "
+                 "error), both rows' combined.")
     return "\n".join(lines) + "\n"
 
 
