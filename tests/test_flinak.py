@@ -963,4 +963,5 @@ def test_npt_2026_12_07_records_ran_the_committed_potentials():
         assert (run["nprod"], run["seed"], list(run["density"])) == (nprod, seed, [str(T)])
         result = run["density"][str(T)]
         assert "failed" not in result and result["samples"] == nprod // 10 + 1, name
-        assert 0.9 * 1.534 < result["mean"] < 1.1 * 1.644, name
+        # the teacher's 50 ps reference at T (../shared/data/flinak/README.md)
+        assert abs(result["mean"] / {1000: 1.644, 1200: 1.534}[T] - 1) < 0.01, name
